@@ -1,0 +1,83 @@
+"""tinygrad_nn, used only through its public API, as its users would write it."""
+
+import numpy as np
+
+import tinygrad_nn as tg
+from benchmarks.contenders import Bench
+from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
+
+NAME = "tinygrad_nn"
+
+ACTIVATIONS = {"relu": tg.nn.ReLU, "sigmoid": tg.nn.Sigmoid}
+LOSSES = {"mse": tg.nn.MSELoss, "cross_entropy": tg.nn.CrossEntropyLoss}
+
+
+def version() -> str:
+    return tg.__version__
+
+
+def op_overhead(x, w, b) -> Bench:
+    x, w, b = (tg.Tensor(array, requires_grad=True) for array in (x, w, b))
+
+    def run():
+        for leaf in (x, w, b):
+            leaf.zero_grad()
+        h = x
+        for _ in range(OP_CYCLES):
+            h = ((h * w + b).tanh() * 1.5 + 0.25).sigmoid().exp() * 0.5
+        total = h.sum()
+        total.backward()
+        return total.item()
+
+    def check_values(total):
+        return {"output": total, "x grad": x.grad, "w grad": w.grad, "b grad": b.grad}
+
+    return Bench(run, check_values)
+
+
+def mlp_step(problem) -> Bench:
+    layers = []
+    for (weight, bias), activation in zip(problem.weights, problem.activations):
+        dense = tg.nn.Dense(*weight.shape, rng=np.random.default_rng(0))
+        dense.weight.data[...] = weight
+        dense.bias.data[...] = bias
+        layers.append(dense)
+        if activation is not None:
+            layers.append(ACTIVATIONS[activation]())
+    model = tg.nn.Sequential(*layers)
+    optimizer = tg.optim.SGD(model.parameters(), lr=problem.lr)
+    loss_fn = LOSSES[problem.loss]()
+    inputs = tg.Tensor(problem.inputs)
+    targets = tg.Tensor(problem.targets)
+
+    def run():
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def check_values(loss):
+        dense_layers = [layer for layer in model if isinstance(layer, tg.nn.Dense)]
+        gradients = [(d.weight.grad, d.bias.grad) for d in dense_layers]
+        weights = [(d.weight.data, d.bias.data) for d in dense_layers]
+        return mlp_check_values(loss, gradients, weights)
+
+    return Bench(run, check_values)
+
+
+def deep_chain(start, length) -> Bench:
+    start = tg.Tensor(start, requires_grad=True)
+
+    def run():
+        start.zero_grad()
+        x = start
+        for _ in range(length):
+            x = x * CHAIN_SCALE + CHAIN_SHIFT
+        x.sum().backward()
+        return x.numpy()
+
+    def check_values(x):
+        return {"output": x, "start grad": start.grad}
+
+    return Bench(run, check_values)

@@ -1,0 +1,88 @@
+"""PyTorch on the CPU, two threads, used as a PyTorch user would write it."""
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.contenders import Bench
+from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
+
+NAME = "torch"
+torch.set_num_threads(2)
+
+ACTIVATIONS = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}
+LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
+
+
+def version() -> str:
+    return torch.__version__
+
+
+def leaf(array):
+    return torch.tensor(array, requires_grad=True)
+
+
+def op_overhead(x, w, b) -> Bench:
+    x, w, b = leaf(x), leaf(w), leaf(b)
+
+    def run():
+        x.grad = w.grad = b.grad = None
+        h = x
+        for _ in range(OP_CYCLES):
+            h = torch.exp(torch.sigmoid(torch.tanh(h * w + b) * 1.5 + 0.25)) * 0.5
+        total = h.sum()
+        total.backward()
+        return total.item()
+
+    def check_values(total):
+        return {"output": total, "x grad": x.grad, "w grad": w.grad, "b grad": b.grad}
+
+    return Bench(run, check_values)
+
+
+def mlp_step(problem) -> Bench:
+    layers = []
+    for (weight, bias), activation in zip(problem.weights, problem.activations):
+        dense = torch.nn.Linear(*weight.shape)
+        with torch.no_grad():
+            dense.weight.copy_(torch.from_numpy(weight.T))  # torch stores (out, in)
+            dense.bias.copy_(torch.from_numpy(bias))
+        layers.append(dense)
+        if activation is not None:
+            layers.append(ACTIVATIONS[activation]())
+    model = torch.nn.Sequential(*layers)
+    optimizer = torch.optim.SGD(model.parameters(), lr=problem.lr)
+    loss_fn = LOSSES[problem.loss]
+    inputs = torch.from_numpy(problem.inputs)
+    targets = torch.from_numpy(problem.targets)
+
+    def run():
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def check_values(loss):
+        dense_layers = [layer for layer in model if isinstance(layer, torch.nn.Linear)]
+        gradients = [(d.weight.grad.T, d.bias.grad) for d in dense_layers]
+        weights = [(d.weight.detach().T, d.bias.detach()) for d in dense_layers]
+        return mlp_check_values(loss, gradients, weights)
+
+    return Bench(run, check_values)
+
+
+def deep_chain(start, length) -> Bench:
+    start = leaf(start)
+
+    def run():
+        start.grad = None
+        x = start
+        for _ in range(length):
+            x = x * CHAIN_SCALE + CHAIN_SHIFT
+        x.sum().backward()
+        return x.detach().numpy()
+
+    def check_values(x):
+        return {"output": x, "start grad": start.grad}
+
+    return Bench(run, check_values)

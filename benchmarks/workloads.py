@@ -1,0 +1,121 @@
+"""The inputs every contender shares: data and initial weights, made from fixed NumPy seeds.
+
+Each contender copies these arrays, so all of them start from the same numbers and must end
+their first step with the same numbers (float32 throughout).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Op overhead: OP_CYCLES cycles of x*w, +b, tanh, *1.5, +0.25, sigmoid, exp, *0.5.
+OP_CYCLES = 25
+OPS_PER_CYCLE = 8
+OP_COUNT = OP_CYCLES * OPS_PER_CYCLE
+OP_VECTOR_SIZE = 16
+
+# Deep chain: x = x * CHAIN_SCALE + CHAIN_SHIFT, repeated.
+CHAIN_SCALE = 1.0001
+CHAIN_SHIFT = 0.0001
+
+
+@dataclass(frozen=True)
+class MLPProblem:
+    """One SGD step of an MLP of Dense layers, each `activation(x @ W + b)`, then a mean loss.
+
+    `weights` is a tuple of (W of shape (in, out), b of shape (out,)) per layer;
+    `activations` names each layer's activation: "relu", "sigmoid" or None (raw logits);
+    `loss` is "mse" (targets (N, 1) float32) or "cross_entropy" (softmax, targets (N,) int64).
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    weights: tuple[tuple[np.ndarray, np.ndarray], ...]
+    activations: tuple[str | None, ...]
+    loss: str
+    lr: float
+
+
+def op_overhead_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, w, b: float32 vectors of shape (16,)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, OP_VECTOR_SIZE)
+    w = rng.uniform(0.5, 1.5, OP_VECTOR_SIZE)
+    b = rng.uniform(-0.5, 0.5, OP_VECTOR_SIZE)
+    return x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+
+
+def he_initial_weights(layer_sizes: list[int], rng: np.random.Generator):
+    """Per layer (W, b): W ~ N(0, 2 / fan_in) of shape (in, out), b small and nonzero, float32.
+
+    The biases are nonzero so that a contender that mishandles them cannot pass the check.
+    """
+    weights = []
+    for fan_in, fan_out in zip(layer_sizes, layer_sizes[1:]):
+        weight = rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
+        bias = rng.normal(0.0, 0.01, fan_out)
+        weights.append((weight.astype(np.float32), bias.astype(np.float32)))
+    return tuple(weights)
+
+
+def circles(n_samples: int, noise: float, factor: float, rng: np.random.Generator):
+    """Two noisy concentric rings: X (N, 2) float32, y (N, 1) float32, 1.0 for the inner ring."""
+    n_outer = n_samples // 2
+    n_inner = n_samples - n_outer
+    outer_angles = rng.uniform(0.0, 2 * np.pi, n_outer)
+    inner_angles = rng.uniform(0.0, 2 * np.pi, n_inner)
+    outer = np.stack([np.cos(outer_angles), np.sin(outer_angles)], axis=1)
+    inner = factor * np.stack([np.cos(inner_angles), np.sin(inner_angles)], axis=1)
+    points = np.concatenate([outer, inner]) + rng.normal(0.0, noise, (n_samples, 2))
+    labels = np.concatenate([np.zeros(n_outer), np.ones(n_inner)])[:, None]
+    return points.astype(np.float32), labels.astype(np.float32)
+
+
+def tutorial_net(seed: int = 1) -> MLPProblem:
+    """The tutorial's 2-4-8-1 ReLU/ReLU/sigmoid MLP, MSE loss, full batch of 300 circle points."""
+    rng = np.random.default_rng(seed)
+    points, labels = circles(300, noise=0.1, factor=0.5, rng=rng)
+    return MLPProblem(
+        inputs=points,
+        targets=labels,
+        weights=he_initial_weights([2, 4, 8, 1], rng),
+        activations=("relu", "relu", "sigmoid"),
+        loss="mse",
+        lr=0.05,
+    )
+
+
+def mnist_sized_mlp(batch_size: int, seed: int = 2) -> MLPProblem:
+    """A 784-256-128-10 ReLU MLP on random float32 inputs and labels, softmax cross-entropy."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.normal(0.0, 1.0, (batch_size, 784)).astype(np.float32)
+    labels = rng.integers(0, 10, batch_size).astype(np.int64)
+    return MLPProblem(
+        inputs=inputs,
+        targets=labels,
+        weights=he_initial_weights([784, 256, 128, 10], rng),
+        activations=("relu", "relu", None),
+        loss="cross_entropy",
+        lr=0.01,
+    )
+
+
+def deep_chain_start() -> np.ndarray:
+    """The chain's input: a float32 tensor of shape (1,)."""
+    return np.array([0.5], dtype=np.float32)
+
+
+def mlp_check_values(loss, gradients, weights) -> dict[str, np.ndarray]:
+    """Name what a contender's MLP step produced: the loss, each layer's gradients and weights.
+
+    `gradients` and `weights` are sequences of (W, b) NumPy arrays with W of shape (in, out).
+    """
+    values = {"loss": np.asarray(loss)}
+    for layer, ((grad_weight, grad_bias), (weight, bias)) in enumerate(
+        zip(gradients, weights), start=1
+    ):
+        values[f"W{layer} grad"] = np.asarray(grad_weight)
+        values[f"b{layer} grad"] = np.asarray(grad_bias)
+        values[f"W{layer} after step"] = np.asarray(weight)
+        values[f"b{layer} after step"] = np.asarray(bias)
+    return values

@@ -1,0 +1,16 @@
+"""tinygrad_nn: a small, readable autograd engine and neural-network library on NumPy.
+
+    import tinygrad_nn as tg
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # Tensor([2. 4.], dtype=float32)
+"""
+from .tensor import Tensor, get_default_dtype, set_default_dtype, zeros, ones, randn, arange
+from .autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad,
+                       call)
+from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, sigmoid, relu,
+                         leaky_relu, softmax, log_softmax, clip, reshape, transpose, flatten,
+                         matmul, concatenate, stack, where, maximum, minimum)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__version__ = "0.1.0"

@@ -1,0 +1,269 @@
+"""Tensor: a NumPy array plus what reverse mode needs (`requires_grad`, `grad`, `grad_fn`).
+
+The class is a thin front: every method hands over to an op in `ops.py` or to the engine in
+`autograd.py`; no math lives here.
+"""
+import numbers
+
+import numpy as np
+
+__all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn",
+           "arange", "to_constant"]
+
+_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+_default = {"dtype": np.dtype(np.float32)}
+
+
+def get_default_dtype():
+    """The dtype of Tensors made from Python numbers and lists (float32 at start)."""
+    return _default["dtype"]
+
+
+def set_default_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"the default dtype must be float16, float32 or float64, not {dtype}")
+    _default["dtype"] = dtype
+
+
+def _as_array(data, dtype=None):
+    """The array a new Tensor holds (always a copy of the caller's data)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, (np.ndarray, np.generic)):
+        array = np.array(data, dtype=dtype)
+    else:
+        try:
+            array = np.array(data, dtype=dtype)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"cannot make a Tensor from {type(data).__name__}: {exc}") from None
+        if dtype is None and array.dtype.kind in "biuf":
+            array = array.astype(_default["dtype"])
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor data must be numeric or bool, got dtype {array.dtype}")
+    return array
+
+
+def to_constant(x):
+    """A non-Tensor operand of an op, as NumPy should see it.
+
+    Python numbers stay Python numbers, so NumPy treats them as weak scalars: float32 * 1.5 is
+    float32. NumPy scalars become Python numbers for the same reason; lists become arrays of
+    the default dtype (bool lists stay bool, for masks); arrays are used as they are.
+    """
+    if type(x) is float or type(x) is int or type(x) is np.ndarray:
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, (numbers.Number, np.ndarray)):
+        return x
+    if isinstance(x, (list, tuple)):
+        array = np.asarray(x)
+        return array if array.dtype == bool else array.astype(_default["dtype"])
+    raise TypeError(f"unsupported operand type for a Tensor op: {type(x).__name__}")
+
+
+def _shape_arg(shape, where):
+    """(2, 3) from either f(2, 3) or f((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(n, (int, np.integer)) for n in shape):
+        raise TypeError(f"{where}: shape must be integers, got {shape}")
+    return tuple(int(n) for n in shape)
+
+
+class Tensor:
+    """`Tensor(data, requires_grad=False, dtype=None)`: an n-dimensional array that records the
+    ops applied to it when it (or an input) requires a gradient."""
+
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "__weakref__")
+    __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self.grad_fn = None
+        self._hooks = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data, grad_fn):
+        """A Tensor around an op's output array, without copying or checks (the hot path)."""
+        t = object.__new__(Tensor)
+        t.data = data
+        t.grad = None
+        t.grad_fn = grad_fn
+        t.requires_grad = grad_fn is not None
+        t._hooks = None
+        return t
+
+    # ------------------------------------------------------------------ attributes
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    T = property(lambda self: self.transpose())
+    is_leaf = property(lambda self: self.grad_fn is None)
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self):
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape "
+                             f"{self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    __hash__ = object.__hash__  # identity, although == is elementwise
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=" ", prefix="Tensor(")
+        extra = f", dtype={self.dtype}"
+        if self.grad_fn is not None:
+            extra += f", grad_fn={self.grad_fn.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    # ------------------------------------------------------------------ graph control
+    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def detach(self):
+        """The same data as a new leaf that does not require grad."""
+        return Tensor._make(self.data, None)
+
+    def requires_grad_(self, flag=True):
+        if flag and self.data.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"only floating-point tensors can require gradients, this one is "
+                            f"{self.data.dtype}")
+        if not flag and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can only be turned off on a leaf; use detach()")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    def retain_grad(self):
+        autograd.retain_grad(self)
+
+    def register_hook(self, fn):
+        autograd.register_hook(self, fn)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other): return ops.Add.apply(self, other)
+    def __radd__(self, other): return ops.Add.apply(other, self)
+    def __sub__(self, other): return ops.Sub.apply(self, other)
+    def __rsub__(self, other): return ops.Sub.apply(other, self)
+    def __mul__(self, other): return ops.Mul.apply(self, other)
+    def __rmul__(self, other): return ops.Mul.apply(other, self)
+    def __truediv__(self, other): return ops.Div.apply(self, other)
+    def __rtruediv__(self, other): return ops.Div.apply(other, self)
+    def __pow__(self, other): return ops.Pow.apply(self, other)
+    def __rpow__(self, other): return ops.Pow.apply(other, self)
+    def __matmul__(self, other): return ops.MatMul.apply(self, other)
+    def __rmatmul__(self, other): return ops.MatMul.apply(other, self)
+    def __neg__(self): return ops.Neg.apply(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.Abs.apply(self)
+
+    def __lt__(self, other): return ops.compare(np.less, self, other)
+    def __le__(self, other): return ops.compare(np.less_equal, self, other)
+    def __gt__(self, other): return ops.compare(np.greater, self, other)
+    def __ge__(self, other): return ops.compare(np.greater_equal, self, other)
+    def __eq__(self, other): return ops.compare(np.equal, self, other)
+    def __ne__(self, other): return ops.compare(np.not_equal, self, other)
+
+    def __getitem__(self, index): return ops.GetItem.apply(self, index=ops.as_index(index))
+
+    # ------------------------------------------------------------------ methods
+    def sum(self, axis=None, keepdims=False): return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return ops.Min.apply(self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, keepdims=False): return ops.Var.apply(self, axis=axis, keepdims=keepdims)
+    def exp(self): return ops.Exp.apply(self)
+    def log(self): return ops.Log.apply(self)
+    def sqrt(self): return ops.Sqrt.apply(self)
+    def abs(self): return ops.Abs.apply(self)
+    def tanh(self): return ops.Tanh.apply(self)
+    def sigmoid(self): return ops.Sigmoid.apply(self)
+    def relu(self): return ops.ReLU.apply(self)
+    def leaky_relu(self, negative_slope=0.01): return ops.LeakyReLU.apply(self, slope=negative_slope)
+    def softmax(self, axis=-1): return ops.Softmax.apply(self, axis=axis)
+    def log_softmax(self, axis=-1): return ops.LogSoftmax.apply(self, axis=axis)
+    def clip(self, lo, hi): return ops.Clip.apply(self, lo=lo, hi=hi)
+    def matmul(self, other): return ops.MatMul.apply(self, other)
+    def astype(self, dtype): return ops.Cast.apply(self, dtype=np.dtype(dtype))
+    def broadcast_to(self, *shape):
+        return ops.BroadcastTo.apply(self, shape=_shape_arg(shape, "broadcast_to"))
+
+    def reshape(self, *shape):
+        """Ints or one tuple; at most one -1, inferred from the size."""
+        return ops.Reshape.apply(self, shape=ops.resolve_shape(self.shape, _shape_arg(shape, "reshape")))
+
+    def transpose(self, *axes):
+        """Permute axes as np.transpose does; no axes reverses them."""
+        axes = _shape_arg(axes, "transpose") if axes else tuple(range(self.ndim))[::-1]
+        return ops.Transpose.apply(self, axes=ops.normalize_axes(axes, self.ndim))
+
+    def flatten(self):
+        return self.reshape(-1)
+
+
+# ---------------------------------------------------------------------- constructors
+
+def _filled(fill, shape, requires_grad, dtype, where):
+    dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
+    return Tensor(fill(_shape_arg(shape, where), dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros(*shape, requires_grad=False, dtype=None):
+    return _filled(np.zeros, shape, requires_grad, dtype, "zeros")
+
+
+def ones(*shape, requires_grad=False, dtype=None):
+    return _filled(np.ones, shape, requires_grad, dtype, "ones")
+
+
+def randn(*shape, rng=None, requires_grad=False, dtype=None):
+    """Standard normal samples from `rng` (a numpy.random.Generator; a fresh one if None)."""
+    rng = np.random.default_rng() if rng is None else rng
+    data = rng.standard_normal(_shape_arg(shape, "randn"))
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
+
+
+def arange(start, stop=None, step=1, requires_grad=False, dtype=None):
+    """As np.arange, in the default float dtype unless `dtype` is given."""
+    data = np.arange(start, stop, step) if stop is not None else np.arange(0, start, step)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
+
+
+from . import autograd, ops  # noqa: E402  (they import Tensor from here)
