@@ -10,7 +10,8 @@ from .autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad
                        call)
 from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, sigmoid, relu,
                          leaky_relu, softmax, log_softmax, clip, reshape, transpose, flatten,
-                         matmul, concatenate, stack, where, maximum, minimum)
+                         matmul, concatenate, stack, where, maximum, minimum, linear,
+                         cross_entropy)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __version__ = "0.1.0"

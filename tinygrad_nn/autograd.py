@@ -141,7 +141,7 @@ class Function:
         if True in needs and _grad_mode.enabled:
             node = _new(cls)
             node.inputs = inputs
-            node.needs_input_grad = needs
+            node.needs_input_grad = _interned.setdefault(needs := tuple(needs), needs)
             node.saved = ()
             node.hooks = node.retained = None
             node.seq = next(_sequence)
@@ -163,6 +163,9 @@ class Function:
 
 
 _sequence = itertools.count()
+# One shared tuple per needs_input_grad pattern: a node then allocates one object less, which
+# keeps Python's cyclic GC from running as often while a long graph grows.
+_interned = {}
 _new = object.__new__
 _make_tensor = Tensor._make
 
@@ -251,8 +254,15 @@ class _TensorCtx:
         saved = node.saved_tensors
         output = None
         tensors = []
-        for a in saved:
-            for x in node.inputs:
+        inputs = node.inputs
+        for k, a in enumerate(saved):
+            # Look first at the input in the same place (ops save inputs in order): in
+            # x * x.detach() or x * np.asarray(x) two inputs share one array, and only the
+            # place says which one was saved.
+            for x in ((inputs[k],) + inputs if k < len(inputs) else inputs):
+                if x is a:  # a constant input
+                    tensors.append(a)
+                    break
                 if isinstance(x, Tensor) and x.data is a:
                     tensors.append(x)
                     break
@@ -383,7 +393,7 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
                 if not need or gx is None:
                     continue
                 data = x.data
-                if gx.shape != data.shape or gx.dtype != data.dtype:
+                if gx.shape != data.shape or gx.dtype is not data.dtype:
                     gx = fit_gradient(gx, x)
                 producer = x.grad_fn
                 if producer is None:

@@ -1,10 +1,13 @@
 """The Tensor methods as functions (`tg.exp(t)` is `t.exp()`), and the ops of several tensors."""
+import numpy as np
+
 from . import ops
 from .tensor import Tensor
 
 __all__ = ["sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
            "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape", "transpose",
-           "flatten", "matmul", "concatenate", "stack", "where", "maximum", "minimum"]
+           "flatten", "matmul", "concatenate", "stack", "where", "maximum", "minimum", "linear",
+           "cross_entropy"]
 
 
 def _tensor(x):
@@ -57,3 +60,31 @@ def maximum(a, b):
 def minimum(a, b):
     """Elementwise min; at a tie each input gets half the gradient."""
     return ops.Minimum.apply(a, b)
+
+
+def linear(x, weight, bias=None):
+    """x @ weight + bias as one op (x (..., in), weight (in, out), bias (out,)): one node
+    instead of two, and no separate pass for the bias."""
+    return ops.Linear.apply(x, weight) if bias is None else ops.Linear.apply(x, weight, bias)
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy of logits (N, C) against integer labels (N,) in [0, C), fused into
+    one stable op (log-sum-exp); reduction 'mean', 'sum' or 'none' (shape (N,))."""
+    logits = _tensor(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
+    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers, got dtype {labels.dtype}")
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"cross_entropy: labels of shape {labels.shape} do not match logits of "
+                         f"shape {logits.shape} (expected ({logits.shape[0]},))")
+    n_classes = logits.shape[1]
+    bad = labels[(labels < 0) | (labels >= n_classes)]
+    if bad.size:
+        raise ValueError(f"cross_entropy: label {bad[0]} is outside [0, {n_classes})")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+    return ops.CrossEntropy.apply(logits, labels, reduction=reduction)

@@ -483,6 +483,66 @@ class MatMul(Op):
         return ga, gb
 
 
+class Linear(Op):
+    """x @ weight + bias in one node, x (..., in), weight (in, out), bias (out,) or None;
+    d/dx = g weightᵀ, d/dweight = xᵀ g (over all leading axes), d/dbias = Σ g"""
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        if np.ndim(x) == 0 or np.ndim(weight) != 2 or x.shape[-1] != weight.shape[0]:
+            raise ValueError(f"linear: input of shape {np.shape(x)} does not fit a weight of "
+                             f"shape {np.shape(weight)} (expected (..., {np.shape(weight)[0]}))")
+        ctx.save_for_backward(x, weight)
+        y = x @ weight
+        if bias is None:
+            return y
+        if y.dtype == np.result_type(y, bias):
+            y += bias  # in place: the matmul result is ours, and this saves a pass
+            return y
+        return y + bias
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        need_x, need_weight = ctx.needs_input_grad[:2]
+        gx = g @ weight.T if need_x else None
+        gw = None
+        if need_weight:
+            gw = x.T @ g if x.ndim == 2 else x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+        gb = None
+        if len(ctx.needs_input_grad) == 3 and ctx.needs_input_grad[2]:
+            gb = g.sum(axis=tuple(range(g.ndim - 1)))
+        return (gx, gw) if len(ctx.needs_input_grad) == 2 else (gx, gw, gb)
+
+
+class CrossEntropy(Op):
+    """-log softmax(logits)[label] per row, logits (N, C), labels (N,) integers, averaged
+    ('mean'), added ('sum') or kept ('none');  d/dlogits = (softmax - onehot) · g"""
+    @staticmethod
+    def forward(ctx, logits, labels, *, reduction):
+        rows = np.arange(len(labels))
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=1))
+        losses = log_norm - shifted[rows, labels]
+        onehot = np.zeros(logits.shape, dtype=logits.dtype)
+        onehot[rows, labels] = 1
+        ctx.save_for_backward(logits, onehot)  # onehot is a constant
+        ctx.reduction = reduction
+        if reduction == "mean":
+            return losses.mean()
+        return losses.sum() if reduction == "sum" else losses
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, onehot = ctx.saved_tensors
+        # softmax is recomputed from the logits, so the rule stays differentiable
+        residual = call(Softmax, logits, axis=1) - onehot
+        if ctx.reduction == "mean":
+            return residual * (g / len(onehot)), None
+        if ctx.reduction == "sum":
+            return residual * g, None
+        return residual * g.reshape(-1, 1), None
+
+
 # =========================================================================== shape and indexing
 
 def resolve_shape(old_shape, shape):
