@@ -136,7 +136,7 @@ class Function:
                 arrays.append(x.data)
                 needs.append(x.requires_grad)
             else:
-                arrays.append(to_constant(x))
+                arrays.append(x if type(x) is float or type(x) is int else to_constant(x))
                 needs.append(False)
         if True in needs and _grad_mode.enabled:
             node = _new(cls)
@@ -285,8 +285,8 @@ class OnceDifferentiable(Function):
     differentiable_backward = True
 
     @staticmethod
-    def forward(ctx, g, *, value, op_name):
-        ctx.op_name = op_name
+    def forward(ctx, g, *op_inputs, value, op_name):
+        ctx.op_name = op_name  # the op's inputs are attached only so that the graph reaches them
         return value
 
     @staticmethod
@@ -306,7 +306,8 @@ def _run_backward(node, g, create_graph):
             raw = node.backward(node, g.data)
             raw = raw if isinstance(raw, tuple) else (raw,)
             grads = tuple(None if r is None else
-                          OnceDifferentiable.apply(g, value=np.asarray(r), op_name=node.name)
+                          OnceDifferentiable.apply(g, *node.inputs, value=np.asarray(r),
+                                                   op_name=node.name)
                           for r in raw)
     else:
         grads = node.backward(node, g)
