@@ -1,0 +1,7 @@
+"""Runnable examples, each `python -m tinygrad_nn.examples.NAME [--help]` and each with a
+`main(argv=None)` that returns its final loss and accuracy:
+
+    circles       the 2-4-8-1 ReLU network on two concentric circles, MSE, SGD with momentum
+    deep_sigmoid  an L-layer sigmoid network on two moons, binary cross-entropy, gradient descent
+    spirals       a ReLU network on interleaved spirals, softmax cross-entropy, Adam
+"""

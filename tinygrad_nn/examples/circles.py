@@ -1,0 +1,83 @@
+"""The 2-4-8-1 network (ReLU, ReLU, sigmoid) that learns to tell two concentric circles apart,
+trained with mean squared error and SGD with momentum.
+
+    python -m tinygrad_nn.examples.circles [--epochs N] [--lr LR] [--plot circles.png]
+"""
+import time
+
+import numpy as np
+
+import tinygrad_nn as tg
+from tinygrad_nn import data, nn, optim
+from tinygrad_nn.examples.common import (Progress, make_parser, parse_args, positive_int,
+                                         predict_labels, save_plot)
+
+EPOCHS = 500
+LEARNING_RATE = 0.5
+MOMENTUM = 0.9
+
+
+def circles_network(rng):
+    """2 inputs -> 4 -> 8 -> 1 probability, ReLU between the layers, sigmoid at the end."""
+    return nn.Sequential(
+        nn.Dense(2, 4, rng=rng), nn.ReLU(),
+        nn.Dense(4, 8, rng=rng), nn.ReLU(),
+        nn.Dense(8, 1, rng=rng), nn.Sigmoid(),
+    )
+
+
+def build_parser(prog="python -m tinygrad_nn.examples.circles"):
+    parser = make_parser(prog, __doc__.split("\n\n")[0], EPOCHS, LEARNING_RATE)
+    parser.add_argument("--momentum", type=float, default=MOMENTUM,
+                        help=f"SGD momentum, in [0, 1) (default {MOMENTUM})")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="mini-batch size (default: the whole training set, 300 points)")
+    return parser
+
+
+def main(argv=None, prog=None):
+    """Train, print the final loss and accuracy; returns a dict with "loss", "accuracy",
+    "losses" (one per epoch), "seconds" and "model"."""
+    parser = build_parser(*([prog] if prog else []))
+    args = parse_args(parser, argv)
+    rng = np.random.default_rng(args.seed)
+    X, y = data.make_circles(300, noise=0.1, factor=0.5, rng=rng)
+    targets = y[:, None].astype(X.dtype)  # (N, 1), the shape of the network's output
+    model = circles_network(rng)
+    loss_fn = nn.MSELoss()
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    batch_size = args.batch_size or len(X)
+
+    losses = []
+    progress = Progress(args.epochs, every=max(args.epochs // 10, 1), quiet=args.quiet,
+                        bar=not args.no_progress)
+    start = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        epoch_loss = 0.0
+        for inputs, batch_targets in data.batches(X, targets, batch_size, rng=rng):
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), batch_targets)
+            loss.backward()
+            optimizer.step()
+            epoch_loss += loss.item() * len(inputs)
+        losses.append(epoch_loss / len(X))
+        progress.update(epoch, losses[-1])
+    seconds = time.perf_counter() - start
+    progress.close()
+
+    with tg.no_grad():
+        final_loss = loss_fn(model(tg.Tensor(X)), targets).item()
+    accuracy = float(np.mean(predict_labels(model, X, binary=True) == y))
+    print(f"circles: {args.epochs} epochs in {seconds:.2f} s, final loss {final_loss:.5f}, "
+          f"training accuracy {accuracy:.1%}")
+    if args.plot:
+        save_plot(args.plot, f"circles: 2-4-8-1 ReLU network, accuracy {accuracy:.1%}",
+                  losses, model, X, y, binary=True)
+        if not args.quiet:
+            print(f"plot saved to {args.plot}")
+    return {"loss": final_loss, "accuracy": accuracy, "losses": losses, "seconds": seconds,
+            "model": model}
+
+
+if __name__ == "__main__":
+    main()

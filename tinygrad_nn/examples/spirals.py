@@ -1,0 +1,86 @@
+"""A multi-class classifier: a ReLU network (2-32-32-C) that separates interleaved spiral arms,
+trained with softmax cross-entropy and Adam.
+
+    python -m tinygrad_nn.examples.spirals [--classes 3] [--epochs N] [--lr LR] [--plot FILE]
+"""
+import time
+
+import numpy as np
+
+import tinygrad_nn as tg
+from tinygrad_nn import data, nn, optim
+from tinygrad_nn.examples.common import (Progress, make_parser, parse_args, positive_int,
+                                         predict_labels, save_plot)
+
+EPOCHS = 300
+LEARNING_RATE = 0.02
+CLASSES = 3
+HIDDEN = 32
+SAMPLES_PER_CLASS = 100
+
+
+def spirals_network(classes, rng, hidden=HIDDEN):
+    """2 inputs -> hidden -> hidden -> `classes` logits, ReLU between the layers."""
+    return nn.Sequential(
+        nn.Dense(2, hidden, rng=rng), nn.ReLU(),
+        nn.Dense(hidden, hidden, rng=rng), nn.ReLU(),
+        nn.Dense(hidden, classes, rng=rng),
+    )
+
+
+def build_parser(prog="python -m tinygrad_nn.examples.spirals"):
+    parser = make_parser(prog, __doc__.split("\n\n")[0], EPOCHS, LEARNING_RATE)
+    parser.add_argument("--classes", type=positive_int, default=CLASSES,
+                        help=f"number of spiral arms (default {CLASSES})")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help=f"mini-batch size (default: the whole training set, "
+                        f"{SAMPLES_PER_CLASS} points per class)")
+    return parser
+
+
+def main(argv=None, prog=None):
+    """Train, print the final loss and accuracy; returns a dict with "loss", "accuracy",
+    "losses" (one per epoch), "seconds" and "model"."""
+    parser = build_parser(*([prog] if prog else []))
+    args = parse_args(parser, argv)
+    rng = np.random.default_rng(args.seed)
+    X, y = data.make_spirals(SAMPLES_PER_CLASS * args.classes, n_classes=args.classes,
+                             noise=0.05, rng=rng)
+    model = spirals_network(args.classes, rng)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    batch_size = args.batch_size or len(X)
+
+    losses = []
+    progress = Progress(args.epochs, every=max(args.epochs // 10, 1), quiet=args.quiet,
+                        bar=not args.no_progress)
+    start = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        epoch_loss = 0.0
+        for inputs, labels in data.batches(X, y, batch_size, rng=rng):
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), labels)
+            loss.backward()
+            optimizer.step()
+            epoch_loss += loss.item() * len(inputs)
+        losses.append(epoch_loss / len(X))
+        progress.update(epoch, losses[-1])
+    seconds = time.perf_counter() - start
+    progress.close()
+
+    with tg.no_grad():
+        final_loss = loss_fn(model(tg.Tensor(X)), y).item()
+    accuracy = float(np.mean(predict_labels(model, X, binary=False) == y))
+    print(f"spirals ({args.classes} classes): {args.epochs} epochs in {seconds:.2f} s, final "
+          f"loss {final_loss:.5f}, training accuracy {accuracy:.1%}")
+    if args.plot:
+        save_plot(args.plot, f"spirals: {args.classes} classes, accuracy {accuracy:.1%}",
+                  losses, model, X, y, binary=False)
+        if not args.quiet:
+            print(f"plot saved to {args.plot}")
+    return {"loss": final_loss, "accuracy": accuracy, "losses": losses, "seconds": seconds,
+            "model": model}
+
+
+if __name__ == "__main__":
+    main()

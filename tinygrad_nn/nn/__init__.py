@@ -1,0 +1,14 @@
+"""Neural-network building blocks, written only against the public Tensor API.
+
+    from tinygrad_nn import nn
+    model = nn.Sequential(nn.Dense(2, 8), nn.ReLU(), nn.Dense(8, 1))
+    loss = nn.BCEWithLogitsLoss()(model(x), y)
+"""
+from .layers import (Dense, Dropout, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
+                     Softmax, Tanh)
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from .module import IncompatibleKeys, Module, Parameter
+
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "Dense", "Linear", "Sequential", "ReLU",
+           "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "Dropout", "MSELoss",
+           "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]

@@ -1,0 +1,121 @@
+"""Saving and loading state dicts as .npz files, atomically and without pickle.
+
+    tg.save(model, "model.npz")                  # a Module or any (nested) dict of arrays
+    model.load_state_dict(tg.load("model.npz"))
+    tg.save(optimizer.state_dict(), "optimizer.npz")
+    optimizer.load_state_dict(tg.load("optimizer.npz"))
+
+Nested dicts (an optimizer's state) are stored flat under dotted names ("state.0.step");
+`unflatten` nests them again. Python numbers and tuples are stored as NumPy arrays.
+"""
+import os
+import secrets
+import zipfile
+
+import numpy as np
+
+from .nn.module import Module
+
+__all__ = ["save", "load", "flatten", "unflatten"]
+
+
+def flatten(state, prefix=""):
+    """{"state": {0: {"step": 3}}} -> {"state.0.step": 3}: nested dicts as one level of dotted
+    names (an empty nested dict leaves no name). ValueError if two paths give the same name."""
+    flat = {}
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        items = flatten(value, name + ".").items() if isinstance(value, dict) else [(name, value)]
+        for flat_name, flat_value in items:
+            if flat_name in flat:
+                raise ValueError(f"two entries of the state dict are both named {flat_name!r}")
+            flat[flat_name] = flat_value
+    return flat
+
+
+def unflatten(flat):
+    """{"state.0.step": 3} -> {"state": {"0": {"step": 3}}}: the inverse of `flatten` (keys
+    come back as strings). ValueError if a name is both a value and a prefix of another."""
+    nested = {}
+    for name, value in flat.items():
+        *parents, last = str(name).split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{name!r} is below {part!r}, which is a value, not a group")
+        if last in node:
+            raise ValueError(f"{name!r} is both a value and a group of values")
+        node[last] = value
+    return nested
+
+
+def _arrays_to_save(module_or_state_dict):
+    if isinstance(module_or_state_dict, Module):
+        state = module_or_state_dict.state_dict()
+    elif isinstance(module_or_state_dict, dict):
+        state = flatten(module_or_state_dict)
+    else:
+        raise TypeError(f"save() takes a Module or a state dict, got "
+                        f"{type(module_or_state_dict).__name__}")
+    arrays = {}
+    for name, value in state.items():
+        array = np.asarray(value)
+        if array.dtype.hasobject:
+            raise ValueError(f"cannot save {name!r}: it is not numeric data (it would need "
+                             f"pickle, got {type(value).__name__})")
+        arrays[str(name)] = array
+    return arrays
+
+
+def save(module_or_state_dict, path):
+    """Write a Module's state dict, or a (nested) dict of arrays and numbers, to `path` (str or
+    os.PathLike) as an .npz archive, exactly at `path` (no suffix is added).
+
+    The archive is written to a temporary file in the same folder, then renamed over `path`,
+    so a failure or a crash mid-write leaves any previous file at `path` intact.
+    """
+    arrays = _arrays_to_save(module_or_state_dict)
+    path = os.fspath(path)
+    folder, filename = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{filename}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "xb") as file:
+            # The archive np.savez writes, but not through np.savez, whose own keyword
+            # arguments (`file`, `allow_pickle`) would clash with parameters of those names.
+            with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED) as archive:
+                for name, array in arrays.items():
+                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, array, allow_pickle=False)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def load(path):
+    """The state dict saved at `path`: {name: NumPy array}, flat (see `unflatten`).
+
+    Never unpickles: a file holding pickled data or object arrays raises ValueError.
+    """
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        raise ValueError(f"{os.fspath(path)!r} is not an .npz state dict; it looks like "
+                         f"pickled data, which load() refuses to unpickle ({error})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{os.fspath(path)!r} holds a single array (.npy), not an .npz state "
+                         "dict")
+    with archive:
+        state = {}
+        for name in archive.files:
+            try:
+                state[name] = archive[name]
+            except ValueError as error:
+                raise ValueError(f"{os.fspath(path)!r}: entry {name!r} is an object array "
+                                 f"(pickled Python objects), which load() refuses to "
+                                 f"unpickle ({error})") from None
+        return state
