@@ -13,5 +13,21 @@ from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, si
                          matmul, concatenate, stack, where, maximum, minimum, linear,
                          cross_entropy)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .derivatives import jacobian, hessian, hvp
+from .backward_trace import trace
+from .anomaly import detect_anomaly
+from . import viz
+from . import nn, optim, data
+from .serialization import save, load
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """`tg.testing` (which needs hypothesis) and `tg.check` are imported on first use, so that
+    importing tinygrad_nn never imports hypothesis, and `python -m tinygrad_nn.check` runs a
+    module that was not imported before."""
+    if name in ("testing", "check"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

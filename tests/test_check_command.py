@@ -1,0 +1,76 @@
+"""python -m tinygrad_nn.check: every op gradchecked (first and second order), failures caught."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygrad_nn import check, ops
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return check.run(seed=0)
+
+
+def test_every_op_passes_both_checks(rows):
+    failures = [(r["op"], r["check"], r["message"][:200]) for r in rows if not r["passed"]]
+    assert failures == []
+    for name in check.op_names():
+        assert {r["check"] for r in rows if r["op"] == name} == {"grad", "gradgrad"}, name
+
+
+def test_every_op_subclass_is_introspected():
+    names = check.op_names()
+    assert {"Add", "MatMul", "LogSoftmax", "GetItem", "ScatterAdd"} <= set(names)
+    assert "Op" not in names and len(names) == len(set(names))
+
+
+def test_a_wrong_backward_fails_and_main_exits_non_zero(monkeypatch, capsys):
+    monkeypatch.setattr(ops.Exp, "backward", staticmethod(lambda ctx, g: g))  # d/da e^a = 1 ?
+    rows = check.run(only={"Exp"})
+    assert [(r["op"], r["check"]) for r in rows] == [("Exp", "grad"), ("Exp", "gradgrad")]
+    assert not rows[0]["passed"]
+    assert "gradcheck failed for input 0" in rows[0]["message"]
+    assert rows[0]["max_abs_error"] > 0.1
+    assert check.main(["--seed", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL Exp grad (exp(a))" in out and "checks passed" in out
+
+
+def test_an_op_without_a_recipe_is_a_failure(monkeypatch, capsys):
+    class Frobnicate(ops.Op):
+        @staticmethod
+        def forward(ctx, a):
+            return a
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    monkeypatch.setattr(ops, "Frobnicate", Frobnicate, raising=False)
+    (row,) = check.run(only={"Frobnicate"})
+    assert (row["passed"], row["message"]) == (False, "no recipe")
+    assert check.main([]) == 1
+    assert "FAIL (no recipe)" in capsys.readouterr().out
+
+
+def test_a_recipe_that_misses_its_op_is_a_failure(monkeypatch):
+    wrong = check.Recipe("Exp", "log(a)", lambda a: a.log(), lambda s: [s.uniform(1, 2, 3)])
+    monkeypatch.setattr(check, "RECIPES", [wrong])
+    (row,) = check.run(only={"Exp"})
+    assert not row["passed"] and "does not use Exp" in row["message"]
+
+
+def test_table_format(rows):
+    lines = check.format_table(rows[:2]).splitlines()
+    assert lines[0].split()[:4] == ["op", "check", "call", "input"]
+    assert lines[1].split()[:2] == ["Add", "grad"] and lines[1].endswith("ok")
+
+
+def test_the_command_exits_zero_and_prints_the_table():
+    done = subprocess.run([sys.executable, "-m", "tinygrad_nn.check", "--seed", "1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.startswith("op ") and "FAIL" not in done.stdout
+    assert np.all([name in done.stdout for name in check.op_names()])

@@ -1,0 +1,149 @@
+"""Pictures of the graph that made a tensor: Graphviz DOT text (`to_dot`) and images (`render`).
+
+    print(tg.viz.to_dot(loss, params=model.named_parameters(), show_grads=True))
+    tg.viz.render(loss, "graph.svg", params=model.named_parameters())
+
+One box per op with its name and output shape; leaves labelled with their parameter name where
+known, other inputs and constants with their shape; edges run from inputs to the op that used
+them. The walk is iterative, so any depth works; a graph of more than `max_nodes` ops is cut to
+the `max_nodes` ops nearest the output, and one "… k more ops" node stands for the rest.
+"""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from .autograd import topological_order
+from .tensor import Tensor
+
+__all__ = ["to_dot", "render", "parameter_names"]
+
+_NO_GRAPHVIZ = ("render() needs Graphviz's `dot` program to draw {fmt!r} files, and neither the "
+                "`graphviz` Python package nor `dot` on PATH was found: install Graphviz "
+                "(https://graphviz.org/download/, e.g. `apt install graphviz` or `brew install "
+                "graphviz`), optionally with `pip install graphviz`; or save a .dot file, or "
+                "use to_dot(), which need neither")
+_NO_DOT = ("render() found the `graphviz` Python package but not Graphviz's `dot` program it "
+           "runs: install Graphviz (https://graphviz.org/download/, e.g. `apt install graphviz` "
+           "or `brew install graphviz`)")
+
+
+def parameter_names(params):
+    """{id(tensor): name} from a dict name -> Tensor, an iterable of (name, Tensor) pairs such as
+    `module.named_parameters()`, or a module itself (anything with `named_parameters()`)."""
+    if params is None:
+        return {}
+    if hasattr(params, "named_parameters"):
+        params = params.named_parameters()
+    pairs = params.items() if isinstance(params, dict) else params
+    return {id(tensor): name for name, tensor in pairs}
+
+
+def _quote(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _shape(array):
+    return str(tuple(np.shape(array)))
+
+
+def _norm(array):
+    return float(np.linalg.norm(np.asarray(array, dtype=np.float64).ravel()))
+
+
+def to_dot(tensor, params=None, show_grads=False, max_nodes=500):
+    """Graphviz DOT text of the graph that made `tensor`.
+
+    params: names for leaves (see `parameter_names`). show_grads: add the norm of each leaf's
+    `.grad` (call after backward). max_nodes: at most this many op boxes, the newest ones (those
+    nearest the output); the older ops are summarised by one node that names how many there are.
+    """
+    names = parameter_names(params)
+    ops = topological_order([tensor.grad_fn]) if tensor.grad_fn is not None else []
+    drawn = ops[:max_nodes]
+    op_ids = {node: f"op{i}" for i, node in enumerate(drawn)}
+    leaf_ids = {}
+    lines = ["digraph autograd {", '  node [fontname="Helvetica", fontsize=10];']
+
+    def leaf_id(x):
+        """The node of a leaf tensor, declared on first sight (a leaf used twice is one node)."""
+        if id(x) not in leaf_ids:
+            leaf_ids[id(x)] = f"leaf{len(leaf_ids)}"
+            name = names.get(id(x), "leaf" if x.requires_grad else "input")
+            label = f"{name}\n{_shape(x.data)}"
+            if show_grads and x.requires_grad:
+                label += "\nno grad" if x.grad is None else f"\ngrad norm {_norm(x.grad.data):.4g}"
+            fill = "lightblue" if x.requires_grad else "white"
+            lines.append(f"  {leaf_ids[id(x)]} [label={_quote(label)}, shape=box, "
+                         f'style="rounded,filled", fillcolor={fill}];')
+        return leaf_ids[id(x)]
+
+    if not ops:
+        leaf_id(tensor)
+    constants = 0
+    cut = False
+    for node in drawn:
+        label = f"{node.name}\n{_shape(node.out)}"
+        look = "peripheries=2, fillcolor=gold" if node is tensor.grad_fn else "fillcolor=lightgray"
+        lines.append(f"  {op_ids[node]} [label={_quote(label)}, shape=box, style=filled, {look}];")
+        sources = []
+        for x in node.inputs:
+            if not isinstance(x, Tensor):
+                sources.append(f"const{constants}")
+                label = str(x) if np.ndim(x) == 0 else f"const\n{_shape(x)}"
+                lines.append(f"  const{constants} [label={_quote(label)}, shape=plaintext, "
+                             "fontcolor=gray40];")
+                constants += 1
+            elif x.grad_fn is None:
+                sources.append(leaf_id(x))
+            elif x.grad_fn in op_ids:
+                sources.append(op_ids[x.grad_fn])
+            elif "more" not in sources:  # an input made by an op that was cut off
+                sources.append("more")
+                cut = True
+        lines += [f"  {source} -> {op_ids[node]};" for source in sources]
+    if cut:
+        lines.append(f"  more [label={_quote(f'… {len(ops) - len(drawn)} more ops')}, "
+                     "shape=box, style=dashed];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(tensor, path, params=None, show_grads=False, max_nodes=500):
+    """Draw the graph of `tensor` into `path`, in the format its suffix names (.svg, .png, .pdf,
+    ...; .dot or .gv writes the DOT text). Uses the `graphviz` package if importable, else the
+    `dot` program; raises RuntimeError naming what to install if neither is there."""
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1][1:].lower()
+    if not fmt:
+        raise ValueError(f"render: {path!r} has no suffix to tell the format (.svg, .png, .pdf)")
+    dot = to_dot(tensor, params=params, show_grads=show_grads, max_nodes=max_nodes)
+    if fmt in ("dot", "gv"):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(dot)
+        return path
+    picture = _run_graphviz(dot, fmt)
+    with open(path, "wb") as f:
+        f.write(picture)
+    return path
+
+
+def _run_graphviz(dot, fmt):
+    """The bytes of `dot` drawn in format `fmt`."""
+    try:
+        import graphviz
+    except ImportError:
+        graphviz = None
+    if graphviz is not None:
+        try:
+            return graphviz.Source(dot).pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            raise RuntimeError(_NO_DOT) from None
+    program = shutil.which("dot")
+    if program is None:
+        raise RuntimeError(_NO_GRAPHVIZ.format(fmt=fmt))
+    done = subprocess.run([program, f"-T{fmt}"], input=dot.encode("utf-8"), capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dot -T{fmt} failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
