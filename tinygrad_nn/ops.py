@@ -24,7 +24,7 @@ def _safe_divide(g, d):
     """g / d, but exactly 0 where g is 0 even if d is 0, inf or NaN, so the zero gradient that
     `where` sends into the branch it did not take stays zero (no NaN from log(0), 1/0, ...)."""
     if isinstance(g, Tensor) or isinstance(d, Tensor):
-        return g / d
+        return g / _where_g_is_zero(g, d, lambda v: (v == 0) | ~np.isfinite(v), np.inf)
     out = np.zeros(np.broadcast_shapes(g.shape, np.shape(d)), np.result_type(g, d))
     return np.divide(g, d, out=out, where=g != 0)
 
@@ -32,9 +32,28 @@ def _safe_divide(g, d):
 def _safe_multiply(g, d):
     """g * d, but exactly 0 where g is 0 even if d is inf or NaN (see _safe_divide)."""
     if isinstance(g, Tensor) or isinstance(d, Tensor):
-        return g * d
+        return g * _where_g_is_zero(g, d, lambda v: ~np.isfinite(v), 0)
     out = np.zeros(np.broadcast_shapes(g.shape, np.shape(d)), np.result_type(g, d))
     return np.multiply(g, d, out=out, where=g != 0)
+
+
+def _times(g, d):
+    """g * d with _safe_multiply's guarantee, at the price of one NaN check, and none at all
+    for a Python-number factor: the plain product is redone safely only if it has a NaN."""
+    if isinstance(g, Tensor) or isinstance(d, Tensor):
+        return _safe_multiply(g, d)
+    product = g * d
+    if type(d) is float or type(d) is int or not np.isnan(product).any():
+        return product
+    return _safe_multiply(g, d)
+
+
+def _where_g_is_zero(g, d, unusable, value):
+    """d, recorded (create_graph), with `value` (0 to multiply, inf to divide by) where g is
+    exactly 0 and d is unusable: there the result is a constant 0, as on arrays, and
+    everywhere else d keeps its own derivative."""
+    blocked = (np.asarray(g) == 0) & unusable(np.asarray(d))
+    return call(Where, blocked, value, d) if blocked.any() else d
 
 
 # =========================================================================== elementwise
@@ -72,7 +91,7 @@ class Mul(Op):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (g * b if need_a else None), (g * a if need_b else None)
+        return (_times(g, b) if need_a else None), (_times(g, a) if need_b else None)
 
 
 class Div(Op):
@@ -130,7 +149,7 @@ class Exp(Op):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g * y
+        return _times(g, y)
 
 
 class Log(Op):
