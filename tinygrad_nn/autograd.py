@@ -58,18 +58,29 @@ class set_grad_enabled:
         return wrapper
 
 
-class no_grad(set_grad_enabled):
-    """`with no_grad():` (or `@no_grad()`): nothing inside records a graph."""
+class _FixedMode(set_grad_enabled):
+    """A set_grad_enabled whose mode is fixed by the class; usable as `@it` as well as `@it()`."""
+    mode_of_class = True
 
-    def __init__(self):
-        super().__init__(False)
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        self.__init__()
+        return self(fn)
+
+    def __init__(self, fn=None):
+        super().__init__(self.mode_of_class)
 
 
-class enable_grad(set_grad_enabled):
-    """`with enable_grad():` (or `@enable_grad()`): record a graph again, e.g. inside no_grad."""
+class no_grad(_FixedMode):
+    """`with no_grad():` (or `@no_grad` / `@no_grad()`): nothing inside records a graph."""
+    mode_of_class = False
 
-    def __init__(self):
-        super().__init__(True)
+
+class enable_grad(_FixedMode):
+    """`with enable_grad():` (or `@enable_grad`): record a graph again, e.g. inside no_grad."""
+    mode_of_class = True
 
 
 # --------------------------------------------------------------------------- nodes
@@ -377,7 +388,8 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
             if node.hooks:
                 g = _run_hooks(node.hooks, g, create_graph)
             if node.retained is not None and capture is None:
-                _retain(node.retained(), g, create_graph)
+                # a copy: g flows on (into leaves' .grad too) and may be a read-only view
+                _retain(node.retained(), g if create_graph else np.array(g), create_graph)
             if captured_nodes and node in captured_nodes:
                 results[captured_nodes[node]] = g
             if plain:

@@ -38,13 +38,12 @@ def _safe_multiply(g, d):
 
 
 def _times(g, d):
-    """g * d with _safe_multiply's guarantee, at the price of one NaN check, and none at all
-    for a Python-number factor: the plain product is redone safely only if it has a NaN."""
+    """g * d with _safe_multiply's guarantee, at the price of one isfinite check (none for a
+    Python-number factor): the masked product runs only when d has an inf or NaN."""
     if isinstance(g, Tensor) or isinstance(d, Tensor):
         return _safe_multiply(g, d)
-    product = g * d
-    if type(d) is float or type(d) is int or not np.isnan(product).any():
-        return product
+    if type(d) is float or type(d) is int or np.isfinite(d).all():
+        return g * d
     return _safe_multiply(g, d)
 
 
@@ -133,8 +132,9 @@ class Pow(Op):
     def backward(ctx, g):
         a, b, y = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        ga = _safe_multiply(g, b * a ** (b - 1)) if need_a else None
-        gb = _safe_multiply(g, y * call(Log, a)) if need_b else None
+        with np.errstate(divide="ignore", invalid="ignore"):  # e.g. 0 ** -0.5: masked below
+            ga = _safe_multiply(g, b * a ** (b - 1)) if need_a else None
+            gb = _safe_multiply(g, y * call(Log, a)) if need_b else None
         return ga, gb
 
 
@@ -325,10 +325,9 @@ def _reduction_axes(axis, ndim):
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     for ax in axes:
-        if not -ndim <= ax < max(ndim, 1):
+        if not -ndim <= ax < ndim:
             raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
-    axes = tuple(sorted({int(ax) % max(ndim, 1) for ax in axes}))
-    return axes if ndim else ()
+    return tuple(sorted({int(ax) % ndim for ax in axes}))
 
 
 def _kept_shape(shape, axes):
@@ -643,7 +642,7 @@ def as_index(index):
         if isinstance(i, Tensor):
             return i.data
         if isinstance(i, list):
-            return np.asarray(i)
+            return np.asarray(i, dtype=np.intp) if len(i) == 0 else np.asarray(i)
         return i
     return tuple(part(i) for i in index) if isinstance(index, tuple) else part(index)
 

@@ -221,7 +221,12 @@ class Tensor:
     def log_softmax(self, axis=-1): return ops.LogSoftmax.apply(self, axis=axis)
     def clip(self, lo, hi): return ops.Clip.apply(self, lo=lo, hi=hi)
     def matmul(self, other): return ops.MatMul.apply(self, other)
-    def astype(self, dtype): return ops.Cast.apply(self, dtype=np.dtype(dtype))
+    def astype(self, dtype):
+        """A copy in another dtype; a cast to integers or bool leaves the graph (no gradient)."""
+        dtype = np.dtype(dtype)
+        if dtype not in _FLOAT_DTYPES:
+            return Tensor._make(self.data.astype(dtype), None)
+        return ops.Cast.apply(self, dtype=dtype)
     def broadcast_to(self, *shape):
         return ops.BroadcastTo.apply(self, shape=_shape_arg(shape, "broadcast_to"))
 
