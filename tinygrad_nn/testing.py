@@ -71,9 +71,10 @@ def arrays(shape, dtype=np.float64, elements=(-10.0, 10.0), avoid=(), min_distan
     [low, high] = `elements` and at least `min_distance` from every point of `avoid` (kinks such
     as 0 for abs and relu, poles such as 0 for 1/x), drawn from the intervals between them."""
     low, high = elements
+    margin = min_distance * (1 + 1e-9)  # so that |x - point| >= min_distance survives rounding
     edges = [low]
     for point in sorted(avoid):
-        edges += [point - min_distance, point + min_distance]
+        edges += [point - margin, point + margin]
     edges.append(high)
     intervals = [_floats(a, b, dtype) for a, b in zip(edges[::2], edges[1::2]) if a <= b]
     intervals = [floats for floats in intervals if floats is not None]
