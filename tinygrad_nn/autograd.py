@@ -379,7 +379,8 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
     results = {}
     plain = not create_graph and not observers.backward
 
-    with set_grad_enabled(create_graph):
+    previous_mode, _grad_mode.enabled = _grad_mode.enabled, create_graph
+    try:
         while heap:
             node = heapq.heappop(heap)[1]
             g = pending.pop(node)
@@ -434,6 +435,8 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
                 g = np.array(g)  # never let two .grad share memory, nor hold a read-only view
             handed_out.add(id(g))
             _retain(leaf, g, create_graph)
+    finally:
+        _grad_mode.enabled = previous_mode
     return results
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..functional import linear
-from ..tensor import get_default_dtype
+from ..tensor import Tensor, get_default_dtype
 from .module import Module, Parameter
 
 __all__ = ["Dense", "Linear", "Sequential", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
@@ -38,9 +38,10 @@ class Dense(Module):
         self.bias = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
 
     def forward(self, x):
-        if np.shape(x)[-1:] != (self.in_features,):
+        shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+        if shape[-1:] != (self.in_features,):
             raise ValueError(f"Dense expected input with last dimension {self.in_features}, "
-                             f"got shape {np.shape(x)}")
+                             f"got shape {shape}")
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self):

@@ -18,9 +18,9 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _as_target(target, prediction):
-    """The target as a Tensor in the prediction's dtype (so float32 stays float32), unless it is
-    a Tensor that itself requires grad, which is used as it is."""
-    if isinstance(target, Tensor) and target.requires_grad:
+    """The target as a Tensor in the prediction's dtype (so float32 stays float32); a Tensor
+    already in that dtype, or one that itself requires grad, is used as it is."""
+    if isinstance(target, Tensor) and (target.requires_grad or target.dtype == prediction.dtype):
         return target
     return Tensor(np.asarray(target), dtype=prediction.dtype)
 
