@@ -21,6 +21,14 @@ from . import nn, optim, data
 from .serialization import save, load
 
 __version__ = "0.1.0"
+__all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn", "arange",
+           "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
+           "call", "sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh",
+           "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape",
+           "transpose", "flatten", "matmul", "concatenate", "stack", "where", "maximum",
+           "minimum", "linear", "cross_entropy", "GradcheckError", "gradcheck", "gradgradcheck",
+           "jacobian", "hessian", "hvp", "trace", "detect_anomaly", "viz", "nn", "optim", "data",
+           "save", "load"]
 
 
 def __getattr__(name):

@@ -130,7 +130,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
             out_element = tuple(int(n) for n in np.unravel_index(k, y.shape))
             message = (f"gradcheck failed for input {i} (shape {x.shape}) at element {element}, "
                        f"output element {out_element}:\n"
-                       f"  analytic={float(analytic[i][k, j])!r}  numeric={float(numeric[k, j])!r}\n"
+                       f"  analytic={float(analytic[i][k, j])!r}  "
+                       f"numeric={float(numeric[k, j])!r}\n"
                        f"  largest |analytic - numeric| = {float(np.nanmax(error))!r}; "
                        f"{len(bad)} of {error.size} Jacobian entries outside "
                        f"atol={atol} + rtol={rtol} * |numeric|")
@@ -138,9 +139,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
                 raise GradcheckError(message)
             return False
     if kinks:
+        i, _, j = kinks[0]
+        element = tuple(int(n) for n in np.unravel_index(j, inputs[i].shape))
         warnings.warn(f"gradcheck: {len(kinks)} Jacobian entries sit at points where the function "
-                      f"is not differentiable (first: input {kinks[0][0]}, element "
-                      f"{tuple(int(n) for n in np.unravel_index(kinks[0][2], inputs[kinks[0][0]].shape))}); "
+                      f"is not differentiable (first: input {i}, element {element}); "
                       "they were not counted as wrong gradients", stacklevel=2)
     return True
 

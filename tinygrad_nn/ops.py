@@ -387,16 +387,12 @@ class Max(Op):
         return g.reshape(ctx.kept_shape) * share
 
 
-class Min(Op):
-    """min over axes;  the gradient goes to the minimal entries, split equally at ties"""
+class Min(Max):
+    """min over axes;  the gradient goes to the minimal entries, split equally at ties
+    (backward as Max's)"""
     @staticmethod
     def forward(ctx, a, *, axis, keepdims):
         return _extremum_forward(ctx, a, axis, keepdims, np.min)
-
-    @staticmethod
-    def backward(ctx, g):
-        (share,) = ctx.saved_tensors
-        return g.reshape(ctx.kept_shape) * share
 
 
 class Var(Op):
@@ -527,7 +523,9 @@ class Linear(Op):
         gx = g @ weight.T if need_x else None
         gw = None
         if need_weight:
-            gw = x.T @ g if x.ndim == 2 else x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            if x.ndim != 2:  # x (in,) or (..., in): every leading axis is a batch axis
+                x, g = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+            gw = x.T @ g
         gb = None
         if len(ctx.needs_input_grad) == 3 and ctx.needs_input_grad[2]:
             gb = g.sum(axis=tuple(range(g.ndim - 1)))

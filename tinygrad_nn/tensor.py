@@ -204,11 +204,21 @@ class Tensor:
     def __getitem__(self, index): return ops.GetItem.apply(self, index=ops.as_index(index))
 
     # ------------------------------------------------------------------ methods
-    def sum(self, axis=None, keepdims=False): return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return ops.Max.apply(self, axis=axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return ops.Min.apply(self, axis=axis, keepdims=keepdims)
-    def var(self, axis=None, keepdims=False): return ops.Var.apply(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims=False):
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims=False):
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims)
+
     def exp(self): return ops.Exp.apply(self)
     def log(self): return ops.Log.apply(self)
     def sqrt(self): return ops.Sqrt.apply(self)
@@ -216,7 +226,9 @@ class Tensor:
     def tanh(self): return ops.Tanh.apply(self)
     def sigmoid(self): return ops.Sigmoid.apply(self)
     def relu(self): return ops.ReLU.apply(self)
-    def leaky_relu(self, negative_slope=0.01): return ops.LeakyReLU.apply(self, slope=negative_slope)
+    def leaky_relu(self, negative_slope=0.01):
+        return ops.LeakyReLU.apply(self, slope=negative_slope)
+
     def softmax(self, axis=-1): return ops.Softmax.apply(self, axis=axis)
     def log_softmax(self, axis=-1): return ops.LogSoftmax.apply(self, axis=axis)
     def clip(self, lo, hi): return ops.Clip.apply(self, lo=lo, hi=hi)
@@ -232,7 +244,8 @@ class Tensor:
 
     def reshape(self, *shape):
         """Ints or one tuple; at most one -1, inferred from the size."""
-        return ops.Reshape.apply(self, shape=ops.resolve_shape(self.shape, _shape_arg(shape, "reshape")))
+        shape = ops.resolve_shape(self.shape, _shape_arg(shape, "reshape"))
+        return ops.Reshape.apply(self, shape=shape)
 
     def transpose(self, *axes):
         """Permute axes as np.transpose does; no axes reverses them."""

@@ -3,14 +3,13 @@ trained with mean squared error and SGD with momentum.
 
     python -m tinygrad_nn.examples.circles [--epochs N] [--lr LR] [--plot circles.png]
 """
-import time
 
 import numpy as np
 
 import tinygrad_nn as tg
 from tinygrad_nn import data, nn, optim
-from tinygrad_nn.examples.common import (Progress, make_parser, parse_args, positive_int,
-                                         predict_labels, save_plot)
+from tinygrad_nn.examples.common import (make_parser, parse_args, positive_int, predict_labels,
+                                         save_plot, train)
 
 EPOCHS = 500
 LEARNING_RATE = 0.5
@@ -46,24 +45,7 @@ def main(argv=None, prog=None):
     model = circles_network(rng)
     loss_fn = nn.MSELoss()
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    batch_size = args.batch_size or len(X)
-
-    losses = []
-    progress = Progress(args.epochs, every=max(args.epochs // 10, 1), quiet=args.quiet,
-                        bar=not args.no_progress)
-    start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        epoch_loss = 0.0
-        for inputs, batch_targets in data.batches(X, targets, batch_size, rng=rng):
-            optimizer.zero_grad()
-            loss = loss_fn(model(inputs), batch_targets)
-            loss.backward()
-            optimizer.step()
-            epoch_loss += loss.item() * len(inputs)
-        losses.append(epoch_loss / len(X))
-        progress.update(epoch, losses[-1])
-    seconds = time.perf_counter() - start
-    progress.close()
+    losses, seconds = train(model, loss_fn, optimizer, X, targets, args, rng)
 
     with tg.no_grad():
         final_loss = loss_fn(model(tg.Tensor(X)), targets).item()

@@ -1,5 +1,6 @@
 """What the examples share: their command-line flags, progress reporting and the plot."""
 import argparse
+import time
 
 import numpy as np
 
@@ -69,6 +70,29 @@ class Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def train(model, loss_fn, optimizer, X, targets, args, rng):
+    """Mini-batch training for args.epochs epochs (batches of args.batch_size, or the whole set)
+    with progress reports; returns (the mean training loss of each epoch, seconds taken)."""
+    batch_size = args.batch_size or len(X)
+    losses = []
+    progress = Progress(args.epochs, every=max(args.epochs // 10, 1), quiet=args.quiet,
+                        bar=not args.no_progress)
+    start = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        epoch_loss = 0.0
+        for inputs, batch_targets in tg.data.batches(X, targets, batch_size, rng=rng):
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), batch_targets)
+            loss.backward()
+            optimizer.step()
+            epoch_loss += loss.item() * len(inputs)
+        losses.append(epoch_loss / len(X))
+        progress.update(epoch, losses[-1])
+    seconds = time.perf_counter() - start
+    progress.close()
+    return losses, seconds
 
 
 def predict_labels(model, X, binary):
