@@ -21,7 +21,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import methodcaller
 from pathlib import Path
 from statistics import median
 
@@ -30,9 +32,9 @@ if __package__ in (None, ""):
     # Run as `python benchmarks/run.py`: import the package from the repo root, not this folder.
     sys.path[0] = str(REPO_ROOT)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks import contenders, workloads  # noqa: E402
+from benchmarks import contenders, workloads
 
 # OpenBLAS threads spin for a while after a matmul; a pause keeps them out of the next block.
 PAUSE_SECONDS = 0.15
@@ -50,15 +52,25 @@ class Settings:
     """How much to measure."""
 
     rounds: int  # rounds of every workload but the deep chain
-    block_seconds: float  # a timed block repeats the call to last about this long
+    block_seconds: float  # length of one timed block of those workloads
     chain_lengths: tuple[int, ...]
     chain_rounds: int
     memory_steps: int  # SGD steps in the peak-memory process
 
 
-FULL = Settings(9, 0.3, (100_000, 1_000_000), chain_rounds=5, memory_steps=50)
-QUICK = Settings(5, 0.1, (100_000,), chain_rounds=3, memory_steps=50)
-SMOKE = Settings(1, 0.0, (1_000,), chain_rounds=1, memory_steps=2)
+FULL = Settings(
+    rounds=9,
+    block_seconds=0.3,
+    chain_lengths=(100_000, 1_000_000),
+    chain_rounds=5,
+    memory_steps=50,
+)
+QUICK = Settings(
+    rounds=5, block_seconds=0.1, chain_lengths=(100_000,), chain_rounds=3, memory_steps=50
+)
+SMOKE = Settings(
+    rounds=1, block_seconds=0.0, chain_lengths=(1_000,), chain_rounds=1, memory_steps=2
+)
 
 
 @dataclass
@@ -70,8 +82,81 @@ class Row:
     cells: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TimedWorkload:
+    """A workload timed in rounds; `build(contender_module)` sets it up as a `Bench`."""
+
+    label: str
+    unit: str
+    unit_per_second: float  # converts seconds per call into `unit`
+    build: Callable
+    rounds: int
+    block_seconds: float  # a timed block repeats the call to last about this long; 0: once
+
+
+def fast_workloads(settings) -> list[TimedWorkload]:
+    """Every timed workload but the deep chain, with their shared inputs."""
+    x, w, b = workloads.op_overhead_inputs()
+    listed = [
+        TimedWorkload(
+            label="op-overhead (200 ops + backward)",
+            unit="µs per op",
+            unit_per_second=1e6 / workloads.OP_COUNT,
+            build=methodcaller("op_overhead", x, w, b),
+            rounds=settings.rounds,
+            block_seconds=settings.block_seconds,
+        )
+    ]
+    for label, problem in [
+        ("tutorial net 2-4-8-1, N=300", workloads.tutorial_net()),
+        ("MLP 784-256-128-10, B=128", workloads.mnist_sized_mlp(128)),
+        ("MLP 784-256-128-10, B=1024", workloads.mnist_sized_mlp(1024)),
+    ]:
+        listed.append(
+            TimedWorkload(
+                label=label,
+                unit="ms per step",
+                unit_per_second=1e3,
+                build=methodcaller("mlp_step", problem),
+                rounds=settings.rounds,
+                block_seconds=settings.block_seconds,
+            )
+        )
+    return listed
+
+
+def deep_chain_rows(settings, loaded, failures, notes) -> list[Row]:
+    """Time and memory rows of the deep chain at each length; long ones skip the peers."""
+    rows = []
+    start = workloads.deep_chain_start()
+    for length in settings.chain_lengths:
+        chain_contenders = loaded
+        if length > LONGEST_CHAIN_FOR_PEERS:
+            chain_contenders = {n: c for n, c in loaded.items() if n in LONG_CHAIN_CONTENDERS}
+            skipped = [name for name in loaded if name not in chain_contenders]
+            if skipped:
+                notes.append(
+                    f"deep chain {length:,}: {', '.join(skipped)} skipped (too slow and memory "
+                    f"hungry at this length; see their {LONGEST_CHAIN_FOR_PEERS:,} row)."
+                )
+        chain = TimedWorkload(
+            label=f"deep chain {length:,}",
+            unit="s",
+            unit_per_second=1.0,
+            build=methodcaller("deep_chain", start, length),
+            rounds=settings.chain_rounds,
+            block_seconds=0.0,
+        )
+        rows.append(time_workload(chain, chain_contenders, failures))
+        label = f"deep chain {length:,}: peak memory"
+        rows.append(memory_row(label, "deep-chain", length, chain_contenders))
+    return rows
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="fewer rounds, no 1,000,000-op chain")
     mode.add_argument("--smoke", action="store_true", help="one tiny round of each workload")
@@ -83,7 +168,9 @@ def parse_args(argv):
     )
     # Internal: the fresh process that measures one contender's peak memory.
     parser.add_argument(
-        "--measure-peak-memory", nargs=3, metavar=("CONTENDER", "WORKLOAD", "SIZE"),
+        "--measure-peak-memory",
+        nargs=3,
+        metavar=("CONTENDER", "WORKLOAD", "SIZE"),
         help=argparse.SUPPRESS,
     )
     return parser.parse_args(argv)
@@ -100,55 +187,26 @@ def main(argv=None) -> int:
     requested = [contenders.REFERENCE] + [
         name for name in args.contenders.split(",") if name and name != contenders.REFERENCE
     ]
-    loaded = load_contenders(requested)
+    load_at_start = os.getloadavg()[0]
+    loaded, notes = load_contenders(requested)
     machine = machine_info(loaded)
     print(machine, flush=True)
 
-    rows, mismatches = [], []
-    x, w, b = workloads.op_overhead_inputs()
-    rows.append(time_workload(
-        "op-overhead (200 ops + backward)", "µs per op", 1e6 / workloads.OP_COUNT,
-        lambda contender: contender.op_overhead(x, w, b),
-        loaded, settings.rounds, settings.block_seconds, mismatches,
-    ))
-    for label, problem in [
-        ("tutorial net 2-4-8-1, N=300", workloads.tutorial_net()),
-        ("MLP 784-256-128-10, B=128", workloads.mnist_sized_mlp(128)),
-        ("MLP 784-256-128-10, B=1024", workloads.mnist_sized_mlp(1024)),
-    ]:
-        rows.append(time_workload(
-            label, "ms per step", 1e3, lambda contender: contender.mlp_step(problem),
-            loaded, settings.rounds, settings.block_seconds, mismatches,
-        ))
-
-    notes = []
-    start = workloads.deep_chain_start()
-    for length in settings.chain_lengths:
-        chain_contenders = loaded
-        if length > LONGEST_CHAIN_FOR_PEERS:
-            chain_contenders = {n: c for n, c in loaded.items() if n in LONG_CHAIN_CONTENDERS}
-            skipped = sorted(set(loaded) - set(chain_contenders))
-            if skipped:
-                notes.append(
-                    f"deep chain {length:,}: {', '.join(skipped)} skipped (too slow and memory "
-                    f"hungry at this length; see their {LONGEST_CHAIN_FOR_PEERS:,} row)."
-                )
-        rows.append(time_workload(
-            f"deep chain {length:,}", "s", 1.0,
-            lambda contender: contender.deep_chain(start, length),
-            chain_contenders, settings.chain_rounds, 0.0, mismatches,
-        ))
-        rows.append(memory_row(f"deep chain {length:,}: peak memory", "deep-chain", length,
-                               chain_contenders))
-    rows.append(memory_row(f"{settings.memory_steps} SGD steps, B=1024: peak memory",
-                           "mlp-steps", settings.memory_steps, loaded))
+    rows, failures = [], []
+    for workload in fast_workloads(settings):
+        rows.append(time_workload(workload, loaded, failures))
+    rows += deep_chain_rows(settings, loaded, failures, notes)
+    label = f"{settings.memory_steps} SGD steps, B=1024: peak memory"
+    rows.append(memory_row(label, "mlp-steps", settings.memory_steps, loaded))
 
     notes.append(
         "Cells: median over rounds (median of same-round ratios to numpy). op-overhead is one "
         "call (forward, sum, backward) divided by its 200 ops. Peak memory: increase of the "
         "peak RSS over the RSS after imports, data and weights, in a fresh process."
     )
-    notes.append("checks: all ok." if not mismatches else "checks FAILED: " + "; ".join(mismatches))
+    busy = " (other work was running: expect distorted times)" if load_at_start >= 0.5 else ""
+    notes.append(f"load average at start: {load_at_start:.2f} on {os.cpu_count()} cores{busy}.")
+    notes.append("checks: all ok." if not failures else "checks FAILED: " + "; ".join(failures))
     table = markdown_table(rows, list(loaded))
     report = "\n".join([table, ""] + notes)
     print("\n" + report)
@@ -158,16 +216,17 @@ def main(argv=None) -> int:
 
 
 def load_contenders(names):
-    """Import each contender that is installed, in order; print a note for the others."""
-    loaded = {}
+    """Import each contender that imports, in order; a note for each of the others."""
+    loaded, notes = {}, []
     for name in names:
         if name not in contenders.MODULES:
             raise SystemExit(f"unknown contender {name!r}; choose from {list(contenders.MODULES)}")
         try:
             loaded[name] = contenders.load(name)
-        except ImportError as error:
-            print(f"note: {name} skipped, not importable ({error})")
-    return loaded
+        except Exception as error:  # noqa: BLE001 (not installed, or installed but broken)
+            notes.append(f"{name} skipped, not importable ({type(error).__name__}: {error}).")
+            print(f"note: {notes[-1]}")
+    return loaded, notes
 
 
 def machine_info(loaded) -> str:
@@ -184,72 +243,90 @@ def machine_info(loaded) -> str:
     )
 
 
-def time_workload(label, unit, unit_per_second, build, loaded, rounds, block_seconds, mismatches):
-    """Set the workload up for each contender, check the first call, then time it in rounds.
+def time_workload(workload, loaded, failures) -> Row:
+    """Set `workload` up for each contender, check its first call, then time it in rounds.
 
-    Returns the table row; appends to `mismatches` a line for each failed check.
+    Appends a line to `failures` for each contender that errs or disagrees with numpy.
     """
-    print(f"\n{label}", flush=True)
-    row = Row(label, unit)
-    benches, first_call_seconds, values = {}, {}, {}
+    print(f"\n{workload.label}", flush=True)
+    row = Row(workload.label, workload.unit)
+    benches, values = {}, {}
     for name, contender in loaded.items():
         try:
-            benches[name] = build(contender)
-            gc.collect()
-            start = time.perf_counter()
-            output = benches[name].run()
-            first_call_seconds[name] = time.perf_counter() - start
-            values[name] = benches[name].check_values(output)
-        except Exception as error:  # a contender that fails must not stop the others
+            benches[name] = workload.build(contender)
+            values[name] = benches[name].check_values(benches[name].run())
+        except Exception as error:  # noqa: BLE001 (one contender failing must not stop the rest)
             traceback.print_exc()
             benches.pop(name, None)
             row.cells[name] = "error"
-            mismatches.append(f"{label} / {name}: {type(error).__name__}: {error}")
-            print(f"check  {label}  {name}: ERROR {type(error).__name__}: {error}")
+            failures.append(f"{workload.label} / {name}: {type(error).__name__}: {error}")
+            print(f"check  {workload.label}  {name}: ERROR {type(error).__name__}: {error}")
 
     reference = values.get(contenders.REFERENCE)
-    for name in values:
+    for name, contender_values in values.items():
         if name != contenders.REFERENCE:
-            verdict = compare(values[name], reference)
-            print(f"check  {label}  {name}: {verdict}")
+            verdict = compare(contender_values, reference)
+            print(f"check  {workload.label}  {name}: {verdict}")
             if not verdict.startswith("ok"):
-                mismatches.append(f"{label} / {name}: {verdict}")
+                failures.append(f"{workload.label} / {name}: {verdict}")
 
-    calls = {name: max(1, round(block_seconds / first_call_seconds[name])) for name in benches}
+    calls = {
+        name: calls_per_block(bench, workload.block_seconds) for name, bench in benches.items()
+    }
     seconds_per_call = {name: [] for name in benches}
     names = list(benches)
-    for round_index in range(rounds):
+    for round_index in range(workload.rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            gc.collect()
-            time.sleep(PAUSE_SECONDS)
-            run = benches[name].run
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                run()
-            seconds_per_call[name].append((time.perf_counter() - start) / calls[name])
+            seconds_per_call[name].append(time_block(benches[name].run, calls[name]))
 
     floor = seconds_per_call.get(contenders.REFERENCE)
     for name, times in seconds_per_call.items():
-        value = median(times) * unit_per_second
+        value = median(times) * workload.unit_per_second
         ratio = median(t / f for t, f in zip(times, floor)) if floor else float("nan")
         row.cells[name] = f"{value:.3g} ({ratio:.3g}×)"
-        print(f"  {name:12} {value:.4g} {unit}  ({ratio:.3g}× numpy, {calls[name]} calls/round)")
+        print(
+            f"  {name:12} {value:.4g} {workload.unit}  ({ratio:.3g}× numpy, "
+            f"{calls[name]} calls per round)"
+        )
     return row
 
 
+def calls_per_block(bench, block_seconds) -> int:
+    """How many calls fill a block of about `block_seconds`, judged from one untimed call."""
+    if block_seconds == 0:
+        return 1
+    start = time.perf_counter()
+    bench.run()
+    return max(1, round(block_seconds / (time.perf_counter() - start)))
+
+
+def time_block(run, calls) -> float:
+    """Seconds per call of `run`, timed over `calls` calls after a pause and a collection."""
+    gc.collect()
+    time.sleep(PAUSE_SECONDS)
+    start = time.perf_counter()
+    for _ in range(calls):
+        run()
+    return (time.perf_counter() - start) / calls
+
+
 def compare(values, reference) -> str:
-    """'ok (...)' if every reference value is matched within the float32 tolerance."""
+    """'ok (...)' if every reference value is matched: same shape, dtype and, within the float32
+    tolerance, value."""
     if reference is None:
         return "MISMATCH (no numpy reference to compare with)"
-    worst_name, worst_excess, worst_diff = None, -1.0, 0.0
+    worst_name, worst_excess, worst_diff = None, -np.inf, 0.0
     for name, expected in reference.items():
         if name not in values:
             return f"MISMATCH ({name} missing)"
-        expected = np.asarray(expected, dtype=np.float64)
-        got = np.asarray(values[name], dtype=np.float64)
+        expected, got = np.asarray(expected), np.asarray(values[name])
         if got.shape != expected.shape:
             return f"MISMATCH ({name} has shape {got.shape}, numpy {expected.shape})"
+        # Scalars may have passed through a Python float (`.item()`); arrays keep their dtype.
+        if expected.ndim > 0 and got.dtype != expected.dtype:
+            return f"MISMATCH ({name} is {got.dtype}, numpy {expected.dtype})"
+        expected, got = expected.astype(np.float64), got.astype(np.float64)
         if not np.all(np.isfinite(got)):
             return f"MISMATCH ({name} is not finite)"
         difference = np.abs(got - expected)
@@ -258,7 +335,7 @@ def compare(values, reference) -> str:
         if excess > worst_excess:
             worst_name, worst_excess, worst_diff = name, excess, difference.max()
     verdict = "ok" if worst_excess <= 0 else "MISMATCH"
-    return f"{verdict} (closest to tolerance: {worst_name}, max |diff| {worst_diff:.2g})"
+    return f"{verdict} (worst: {worst_name}, max |diff| {worst_diff:.2g})"
 
 
 def memory_row(label, workload, size, loaded) -> Row:
@@ -266,9 +343,12 @@ def memory_row(label, workload, size, loaded) -> Row:
     print(f"\n{label}", flush=True)
     row = Row(label, "MiB")
     for name in loaded:
-        command = [sys.executable, "-m", "benchmarks", "--measure-peak-memory",
-                   name, workload, str(size)]
-        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+        # Linux carries a parent's peak RSS over into ru_maxrss of a child it starts (across
+        # exec), so a shell that forks starts the measuring process: it inherits only the
+        # shell's small peak.
+        measure = [sys.executable, "-m", "benchmarks", "--measure-peak-memory"]
+        command = ["/bin/sh", "-c", '"$@"; exit $?', "sh", *measure, name, workload, str(size)]
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             print(f"  {name}: failed\n{result.stderr}")
             row.cells[name] = "error"
@@ -294,7 +374,9 @@ def peak_memory_here(name, workload, size) -> float:
     for _ in range(calls):
         bench.run()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    return (peak - baseline) / 2**20
+    # The kernel updates the peak from per-thread page counts in batches: it can lag by a few
+    # pages, so a workload that allocates nothing may come out just below the baseline.
+    return max(0.0, (peak - baseline) / 2**20)
 
 
 def resident_bytes() -> int:

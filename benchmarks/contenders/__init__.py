@@ -2,15 +2,17 @@
 
 A contender module defines
 
-- `NAME` (the column in the table) and `version()`;
+- `version()`, of the library it times;
 - `op_overhead(x, w, b)`, `mlp_step(problem)` and `deep_chain(start, length)`, each taking the
   shared NumPy inputs from `benchmarks.workloads` and returning a `Bench`.
 
 A module whose library is not installed raises ImportError when imported, and is skipped.
+`MODULES` maps each contender's name (its column in the table) to its module.
 """
 
 import importlib
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 MODULES = {
     "numpy": "benchmarks.contenders.numpy_by_hand",

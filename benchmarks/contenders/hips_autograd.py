@@ -8,8 +8,6 @@ from autograd import value_and_grad
 from benchmarks.contenders import Bench
 from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
 
-NAME = "autograd"
-
 
 def version() -> str:
     return installed_version("autograd")

@@ -5,8 +5,6 @@ import numpy as np
 from benchmarks.contenders import Bench
 from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
 
-NAME = "numpy"
-
 
 def version() -> str:
     return np.__version__

@@ -6,8 +6,6 @@ import tinygrad_nn as tg
 from benchmarks.contenders import Bench
 from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
 
-NAME = "tinygrad_nn"
-
 ACTIVATIONS = {"relu": tg.nn.ReLU, "sigmoid": tg.nn.Sigmoid}
 LOSSES = {"mse": tg.nn.MSELoss, "cross_entropy": tg.nn.CrossEntropyLoss}
 

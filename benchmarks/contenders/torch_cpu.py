@@ -6,7 +6,6 @@ import torch.nn.functional as F
 from benchmarks.contenders import Bench
 from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
 
-NAME = "torch"
 torch.set_num_threads(2)
 
 ACTIVATIONS = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}
