@@ -1,9 +1,9 @@
 """The engine: grad mode, graph nodes (`Function`), the topological order and the backward walk.
 
 A Tensor made by an op that needs a gradient points to the node that made it (`tensor.grad_fn`);
-the node holds its input Tensors. `backward()` orders the nodes reachable from the output so that
-every consumer comes before the nodes that produced its inputs, then walks that order once,
-handing each node the gradient of its output and collecting the gradients of its inputs.
+the node holds its input Tensors. `backward()` visits the nodes reachable from the output newest
+first (a consumer is always newer than the nodes that produced its inputs), handing each node
+the complete gradient of its output and collecting the gradients of its inputs.
 
 Backward rules are written with NumPy operators and with ops called through `call`, which computes
 on plain arrays and records on Tensors. So with `create_graph=True` the engine simply runs the same
@@ -244,16 +244,11 @@ def fit_gradient(g, x):
             except ValueError:
                 raise ValueError(f"gradient of shape {g.shape} does not fit an input of shape "
                                  f"{shape}") from None
-            g = call(_ops().BroadcastTo, g, shape=np.broadcast_shapes(g.shape, shape))
+            g = call(ops.BroadcastTo, g, shape=np.broadcast_shapes(g.shape, shape))
             return fit_gradient(g, x)
     if g.dtype != x.dtype:
         g = g.astype(x.dtype)
     return g
-
-
-def _ops():
-    from . import ops
-    return ops
 
 
 class _TensorCtx:
@@ -540,3 +535,6 @@ def retain_grad(tensor):
         raise RuntimeError("retain_grad() on a tensor that does not require grad")
     if tensor.grad_fn is not None:
         tensor.grad_fn.retained = weakref.ref(tensor)
+
+
+from . import ops  # noqa: E402  (ops builds on Function and call, defined above)
