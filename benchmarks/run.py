@@ -32,9 +32,9 @@ if __package__ in (None, ""):
     # Run as `python benchmarks/run.py`: import the package from the repo root, not this folder.
     sys.path[0] = str(REPO_ROOT)
 
-import numpy as np
+import numpy as np  # noqa: E402  (after the sys.path fix above)
 
-from benchmarks import contenders, workloads
+from benchmarks import contenders, workloads  # noqa: E402
 
 # OpenBLAS threads spin for a while after a matmul; a pause keeps them out of the next block.
 PAUSE_SECONDS = 0.15

@@ -33,7 +33,7 @@ def softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-# ---------------------------------------------------------------------------- first derivatives
+# ---------------------------------------------------------------- first derivatives
 
 def test_log_softmax_jacobian_is_identity_minus_softmax():
     x = leaf([0.3, -1.2, 2.0, 0.5])
@@ -181,7 +181,7 @@ def test_a_zero_gradient_keeps_its_own_derivative_through_a_safe_division():
     np.testing.assert_array_equal(gb.data, [0.5, 0.25])
 
 
-# ---------------------------------------------------------------------------- Hessian-vector product
+# ---------------------------------------------------------------- Hessian-vector product
 
 def mlp_loss(w1, b1, w2, x, y):
     """mean squared error of a tanh MLP, 3 -> 4 -> 2"""
@@ -207,7 +207,7 @@ def test_hessian_vector_product_of_an_mlp_matches_finite_differences_of_the_grad
         np.testing.assert_allclose(analytic.data, expected, rtol=1e-6, atol=1e-8)
 
 
-# ---------------------------------------------------------------------------- user Functions
+# ---------------------------------------------------------------- user Functions
 
 class Cube(tg.Function):
     """x³;  d/dx = 3x²"""

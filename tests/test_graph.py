@@ -23,7 +23,7 @@ def default_dtype():
     tg.set_default_dtype(saved)
 
 
-# ---------------------------------------------------------------------------- fan-out and order
+# ---------------------------------------------------------------- fan-out and order
 
 def test_a_tensor_used_many_times_gets_the_sum_of_its_gradients():
     x = leaf([0.5, -1.0])
@@ -50,7 +50,7 @@ def test_the_same_tensor_twice_in_one_op():
     np.testing.assert_array_equal(x.grad.data, 2 * x.data)
 
 
-# ---------------------------------------------------------------------------- accumulation, retain_graph
+# ---------------------------------------------------------------- accumulation, retain_graph
 
 def test_gradients_accumulate_into_leaf_grad_across_backward_calls():
     x = leaf([1.0, 2.0])
@@ -86,7 +86,7 @@ def test_tg_grad_frees_the_graph_unless_retained():
         tg.grad(y, x)
 
 
-# ---------------------------------------------------------------------------- hooks, retain_grad
+# ---------------------------------------------------------------- hooks, retain_grad
 
 def test_a_leaf_hook_sees_the_accumulated_gradient_once_and_can_replace_it():
     x = leaf([1.0, 2.0])
@@ -151,7 +151,7 @@ def test_retained_and_leaf_grads_are_separate_writable_arrays():
     assert not any(np.shares_memory(a, b) for i, a in enumerate(grads) for b in grads[i + 1:])
 
 
-# ---------------------------------------------------------------------------- grad mode
+# ---------------------------------------------------------------- grad mode
 
 def test_no_grad_and_enable_grad_as_context_managers():
     x = leaf([1.0])
@@ -219,7 +219,7 @@ def test_a_new_thread_records_even_if_the_main_thread_is_in_no_grad():
     assert seen == [True]
 
 
-# ---------------------------------------------------------------------------- detach, requires_grad_
+# ---------------------------------------------------------------- detach, requires_grad_
 
 def test_detach_gives_a_leaf_without_grad_that_stops_the_gradient():
     x = leaf([1.0, 2.0])
@@ -239,7 +239,7 @@ def test_requires_grad_underscore_returns_self_and_turns_recording_on_and_off():
         tg.Tensor(np.array([1, 2])).requires_grad_()
 
 
-# ---------------------------------------------------------------------------- tg.grad
+# ---------------------------------------------------------------- tg.grad
 
 def test_grad_returns_a_tuple_and_leaves_dot_grad_untouched():
     x, w = leaf([1.0, 2.0]), leaf([3.0, -1.0])
@@ -278,7 +278,7 @@ def test_grad_of_several_outputs_with_grad_outputs_adds_their_contributions():
     np.testing.assert_array_equal(g.data, 2 + np.array([1.0, 0.5]) * 2 * x.data)
 
 
-# ---------------------------------------------------------------------------- deep graphs
+# ---------------------------------------------------------------- deep graphs
 
 def test_a_200000_op_chain_backpropagates_prints_and_is_freed_without_recursion():
     x0 = leaf(0.5)
@@ -294,7 +294,7 @@ def test_a_200000_op_chain_backpropagates_prints_and_is_freed_without_recursion(
     gc.collect()
 
 
-# ---------------------------------------------------------------------------- ties
+# ---------------------------------------------------------------- ties
 
 @pytest.mark.parametrize("reduce, data, axis, expected", [
     ("max", [1.0, 3.0, 3.0], None, [0, 0.5, 0.5]),
@@ -325,7 +325,7 @@ def test_maximum_with_a_broadcast_scalar_collects_its_half_shares():
     np.testing.assert_array_equal(zero.grad.data, 1.0)
 
 
-# ---------------------------------------------------------------------------- where
+# ---------------------------------------------------------------- where
 
 X_POISON = [-1.0, 0.0, 4.0]
 
@@ -360,7 +360,7 @@ def test_where_never_leaks_nan_or_inf_from_the_branch_not_taken(name, create_gra
         np.testing.assert_array_equal(h.data[np.array(not_taken, bool)], 0)
 
 
-# ---------------------------------------------------------------------------- dtypes
+# ---------------------------------------------------------------- dtypes
 
 SCALARS = {"python float": 1.5, "python int": 2, "numpy float64 scalar": np.float64(1.5),
            "numpy float32 scalar": np.float32(1.5), "numpy int64 scalar": np.int64(2)}
@@ -370,7 +370,8 @@ SCALARS = {"python float": 1.5, "python int": 2, "numpy float64 scalar": np.floa
 def test_float32_stays_float32_with_python_and_numpy_scalars(scalar):
     x = leaf([0.5, 2.0], dtype=np.float32)
     parts = [x + scalar, scalar + x, x - scalar, scalar - x, x * scalar, scalar * x, x / scalar,
-             scalar / x, x ** scalar, scalar ** x, tg.maximum(x, scalar), tg.where(x > 1, x, scalar)]
+             scalar / x, x ** scalar, scalar ** x, tg.maximum(x, scalar),
+             tg.where(x > 1, x, scalar)]
     assert all(p.dtype == np.float32 for p in parts)
     total = parts[0].sum()
     for p in parts[1:]:
@@ -426,7 +427,7 @@ def test_constructors():
     np.testing.assert_array_equal(r1.data, r2.data)
 
 
-# ---------------------------------------------------------------------------- the Tensor front
+# ---------------------------------------------------------------- the Tensor front
 
 def test_repr_shows_data_dtype_and_grad_fn():
     a = tg.Tensor([0.5, 1.5], requires_grad=True)

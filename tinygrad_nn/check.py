@@ -170,8 +170,8 @@ def _largest_errors(fn, inputs, recipe):
     same relative to |numeric| (floored at atol, so entries that should be 0 count absolutely)."""
     largest_abs = largest_rel = 0.0
     for i, x in enumerate(inputs):
-        def with_x(xi):
-            return fn(*inputs[:i], xi, *inputs[i + 1:])
+        def with_x(xi):  # called only within this iteration, so the loop variable is fine
+            return fn(*inputs[:i], xi, *inputs[i + 1:])  # noqa: B023
         numeric = numerical_jacobian(with_x, x, recipe.eps)
         error = np.abs(jacobian(with_x, x).data - numeric)
         largest_abs = max(largest_abs, float(error.max(initial=0.0)))
