@@ -120,3 +120,20 @@ def test_float32_inputs_give_float32_outputs_and_gradients(row, data):
     y.backward(np.ones(y.shape, y.dtype))
     for x in xs:
         assert (x.grad.dtype, x.grad.shape) == (np.float32, x.shape)
+
+
+@ALL_ROWS
+@settings(max_examples=5)
+@given(data=st.data())
+def test_forward_and_backward_leave_inputs_and_output_untouched(row, data):
+    # the tutorial's ReLU derivative overwrote its argument; no rule here may write into what
+    # it reads
+    example = data.draw(examples(row))
+    xs = leaves(example)
+    inputs_before = [x.data.copy() for x in xs]
+    y = row.fn(*xs, **example.params)
+    output_before = y.data.copy()
+    tg.grad(y, xs, grad_outputs=np.random.default_rng(0).normal(size=y.shape), allow_unused=True)
+    for x, before in zip(xs, inputs_before):
+        np.testing.assert_array_equal(x.data, before)
+    np.testing.assert_array_equal(y.data, output_before)
