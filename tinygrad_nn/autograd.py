@@ -348,6 +348,19 @@ def _accumulate(old, new):
     return new if old is None else old + new
 
 
+def _see_output_gradient(node, g, create_graph, capture, captured_nodes, results):
+    """What happens to a node's output gradient before its backward: the output's hooks (which
+    may replace it), retain_grad, and capture by grad(). Returns the gradient to use."""
+    if node.hooks:
+        g = _run_hooks(node.hooks, g, create_graph)
+    if node.retained is not None and capture is None:
+        # a copy: g flows on (into leaves' .grad too) and may be a read-only view
+        _retain(node.retained(), g if create_graph else np.array(g), create_graph)
+    if node in captured_nodes:
+        results[captured_nodes[node]] = g
+    return g
+
+
 def run_backward(roots, grads, retain_graph, create_graph, capture=None):
     """Back-propagate `grads` (arrays, or Tensors when create_graph) from the `roots` Tensors.
 
@@ -374,20 +387,16 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
     results = {}
     plain = not create_graph and not observers.backward
 
+    push, pop = heapq.heappush, heapq.heappop
     previous_mode, _grad_mode.enabled = _grad_mode.enabled, create_graph
     try:
         while heap:
-            node = heapq.heappop(heap)[1]
+            node = pop(heap)[1]
             g = pending.pop(node)
             if node.saved is None:
                 raise RuntimeError(_FREED_MESSAGE.format(node.name))
-            if node.hooks:
-                g = _run_hooks(node.hooks, g, create_graph)
-            if node.retained is not None and capture is None:
-                # a copy: g flows on (into leaves' .grad too) and may be a read-only view
-                _retain(node.retained(), g if create_graph else np.array(g), create_graph)
-            if captured_nodes and node in captured_nodes:
-                results[captured_nodes[node]] = g
+            if node.hooks or node.retained is not None or captured_nodes:
+                g = _see_output_gradient(node, g, create_graph, capture, captured_nodes, results)
             if plain:
                 input_grads = node.backward(node, g)
                 if type(input_grads) is not tuple:
@@ -415,7 +424,7 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
                     pending[producer] = pending[producer] + gx
                 else:
                     pending[producer] = gx
-                    heapq.heappush(heap, (-producer.seq, producer))
+                    push(heap, (-producer.seq, producer))
 
         handed_out = set()
         for key, (leaf, g) in leaf_grads.items():
