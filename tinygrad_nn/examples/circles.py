@@ -6,10 +6,8 @@ trained with mean squared error and SGD with momentum.
 
 import numpy as np
 
-import tinygrad_nn as tg
 from tinygrad_nn import data, nn, optim
-from tinygrad_nn.examples.common import (make_parser, parse_args, positive_int, predict_labels,
-                                         save_plot, train)
+from tinygrad_nn.examples.common import make_parser, parse_args, positive_int, report, train
 
 EPOCHS = 500
 LEARNING_RATE = 0.5
@@ -47,19 +45,8 @@ def main(argv=None, prog=None):
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     losses, seconds = train(model, loss_fn, optimizer, X, targets, args, rng)
 
-    with tg.no_grad():
-        final_loss = loss_fn(model(tg.Tensor(X)), targets).item()
-    accuracy = float(np.mean(predict_labels(model, X, binary=True) == y))
-    print(f"circles: {args.epochs} epochs in {seconds:.2f} s, final loss {final_loss:.5f}, "
-          f"training accuracy {accuracy:.1%}")
-    if args.plot:
-        save_plot(args.plot, f"circles: 2-4-8-1 ReLU network, accuracy {accuracy:.1%}",
-                  losses, model, X, y, binary=True)
-        if not args.quiet:
-            print(f"plot saved to {args.plot}")
-    return {"loss": final_loss, "accuracy": accuracy, "losses": losses, "seconds": seconds,
-            "model": model}
-
+    return report("circles", "circles: 2-4-8-1 ReLU network", args, model, loss_fn, X, y,
+                  targets, losses, seconds, binary=True)
 
 if __name__ == "__main__":
     main()

@@ -95,6 +95,23 @@ def train(model, loss_fn, optimizer, X, targets, args, rng):
     return losses, seconds
 
 
+def report(name, plot_title, args, model, loss_fn, X, y, targets, losses, seconds, binary):
+    """Evaluate the trained model on its training set, print the result, save the plot if
+    --plot was given; returns {"loss", "accuracy", "losses", "seconds", "model"}."""
+    with tg.no_grad():
+        final_loss = loss_fn(model(tg.Tensor(X)), targets).item()
+    accuracy = float(np.mean(predict_labels(model, X, binary=binary) == y))
+    print(f"{name}: {args.epochs} epochs in {seconds:.2f} s, final loss {final_loss:.5f}, "
+          f"training accuracy {accuracy:.1%}")
+    if args.plot:
+        save_plot(args.plot, f"{plot_title}, accuracy {accuracy:.1%}", losses, model, X, y,
+                  binary=binary)
+        if not args.quiet:
+            print(f"plot saved to {args.plot}")
+    return {"loss": final_loss, "accuracy": accuracy, "losses": losses, "seconds": seconds,
+            "model": model}
+
+
 def predict_labels(model, X, binary):
     """Class labels of the rows of X (a NumPy array), in eval mode and without a graph:
     output > 0.5 for a network with one probability output, else the argmax."""

@@ -6,10 +6,8 @@ trained with softmax cross-entropy and Adam.
 
 import numpy as np
 
-import tinygrad_nn as tg
 from tinygrad_nn import data, nn, optim
-from tinygrad_nn.examples.common import (make_parser, parse_args, positive_int, predict_labels,
-                                         save_plot, train)
+from tinygrad_nn.examples.common import make_parser, parse_args, positive_int, report, train
 
 EPOCHS = 300
 LEARNING_RATE = 0.02
@@ -50,19 +48,8 @@ def main(argv=None, prog=None):
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     losses, seconds = train(model, loss_fn, optimizer, X, y, args, rng)
 
-    with tg.no_grad():
-        final_loss = loss_fn(model(tg.Tensor(X)), y).item()
-    accuracy = float(np.mean(predict_labels(model, X, binary=False) == y))
-    print(f"spirals ({args.classes} classes): {args.epochs} epochs in {seconds:.2f} s, final "
-          f"loss {final_loss:.5f}, training accuracy {accuracy:.1%}")
-    if args.plot:
-        save_plot(args.plot, f"spirals: {args.classes} classes, accuracy {accuracy:.1%}",
-                  losses, model, X, y, binary=False)
-        if not args.quiet:
-            print(f"plot saved to {args.plot}")
-    return {"loss": final_loss, "accuracy": accuracy, "losses": losses, "seconds": seconds,
-            "model": model}
-
+    return report(f"spirals ({args.classes} classes)", f"spirals: {args.classes} classes", args,
+                  model, loss_fn, X, y, y, losses, seconds, binary=False)
 
 if __name__ == "__main__":
     main()
