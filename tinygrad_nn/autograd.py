@@ -206,8 +206,8 @@ class _Observers:
 
 observers = _Observers()
 
-_FREED_MESSAGE = ("Trying to backward through the graph a second time: the arrays saved by "
-                  "{} were freed by the first backward. Pass retain_graph=True to the first "
+_FREED_MESSAGE = ("Trying to backward through the graph a second time: the first backward "
+                  "freed the graph (reached again at {}). Pass retain_graph=True to the first "
                   "backward() if you need to backward through the graph again.")
 
 
