@@ -74,6 +74,17 @@ class Optimizer:
         """Update every parameter that has a gradient."""
         raise NotImplementedError
 
+    def gradients(self):
+        """(index, parameter, gradient + weight_decay · parameter) for every parameter that has
+        a gradient; the .grad array itself is never modified."""
+        for index, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            yield index, p, g
+
     def zero_grad(self):
         """Forget the gradients of every parameter (`.grad = None`)."""
         for p in self.params:
@@ -188,12 +199,7 @@ class SGD(Optimizer):
         _check_at_least_zero("weight_decay", weight_decay)
 
     def step(self):
-        for index, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for index, p, g in self.gradients():
             if self.momentum:
                 state = self.state.get(index)
                 if state is None:
@@ -237,12 +243,7 @@ class Adam(Optimizer):
 
     def step(self):
         beta1, beta2 = self.betas
-        for index, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for index, p, g in self.gradients():
             state = self.state.get(index)
             if state is None:
                 state = self.state[index] = {"step": 0, "exp_avg": np.zeros_like(p.data),
