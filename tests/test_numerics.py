@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_nn as tg
 
-from op_table import cross_entropy_ref, log_softmax_ref
+from tinygrad_nn.checking.op_table import cross_entropy_ref, log_softmax_ref
 
 
 @contextmanager

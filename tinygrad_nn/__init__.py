@@ -12,11 +12,8 @@ from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, si
                          leaky_relu, softmax, log_softmax, clip, reshape, transpose, flatten,
                          matmul, concatenate, stack, where, maximum, minimum, linear,
                          cross_entropy)
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .derivatives import jacobian, hessian, hvp
-from .backward_trace import trace
-from .anomaly import detect_anomaly
-from . import viz
+from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
+from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
 from .serialization import save, load
 

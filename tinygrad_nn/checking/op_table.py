@@ -63,8 +63,8 @@ SHAPE = _small(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3))
 SHAPE_1D_UP = _small(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3))
 
 
-def unary(params=st.just({})):
-    return st.tuples(SHAPE.map(lambda s: (s,)), params)
+def unary(params=None):
+    return st.tuples(SHAPE.map(lambda s: (s,)), st.just({}) if params is None else params)
 
 
 def broadcast(n):

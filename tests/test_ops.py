@@ -1,5 +1,5 @@
-"""Every row of the op table (tests/op_table.py) over hypothesis-drawn float64 examples: forward
-against NumPy, first derivatives with gradcheck (every subset of inputs requiring grad), second
+"""Every row of the op table (tinygrad_nn/checking/op_table.py) over hypothesis-drawn float64
+examples: forward against NumPy, first derivatives with gradcheck (every subset of inputs requiring grad), second
 derivatives with gradgradcheck (smooth ops) or exactly zero (piecewise-linear ops), and float32
 kept float32. An Op class in tinygrad_nn.ops without a row is a failure."""
 import numpy as np
@@ -11,7 +11,7 @@ import tinygrad_nn as tg
 from tinygrad_nn import ops
 from tinygrad_nn.autograd import topological_order
 
-from op_table import OP_TABLE, examples
+from tinygrad_nn.checking.op_table import OP_TABLE, examples
 
 ALL_ROWS = pytest.mark.parametrize("row", OP_TABLE, ids=lambda row: row.name)
 SMOOTH_ROWS = pytest.mark.parametrize("row", [r for r in OP_TABLE if r.smooth],
@@ -38,7 +38,7 @@ def leaves(example, requires=None):
 
 def test_every_op_class_has_a_row():
     claimed = {name for row in OP_TABLE for name in row.classes}
-    assert op_classes() - claimed == set(), "Op classes without a row in tests/op_table.py"
+    assert op_classes() - claimed == set(), "Op classes without a row in the op table"
     assert claimed - op_classes() == set(), "rows claim classes that tinygrad_nn.ops lacks"
 
 

@@ -14,12 +14,12 @@ import sys
 
 import numpy as np
 
-from .autograd import observers
-from .tensor import Tensor
+from ..autograd import observers
+from ..tensor import Tensor
 
 __all__ = ["detect_anomaly"]
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # tinygrad_nn/
 _EXAMPLES = _PACKAGE + "examples" + os.sep
 
 

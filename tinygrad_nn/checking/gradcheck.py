@@ -3,9 +3,9 @@ import warnings
 
 import numpy as np
 
-from .autograd import grad
-from .functional import concatenate
-from .tensor import Tensor
+from ..autograd import grad
+from ..functional import concatenate
+from ..tensor import Tensor
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
 

@@ -12,7 +12,7 @@ from tinygrad_nn import __main__ as entry_point
 from tinygrad_nn import nn
 from tinygrad_nn.examples import circles, common, deep_sigmoid, spirals
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_circles_reaches_95_percent_from_the_default_seed(capsys):

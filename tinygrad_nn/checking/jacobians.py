@@ -12,9 +12,9 @@ The results are constants (no graph).
 """
 import numpy as np
 
-from .autograd import grad
+from ..autograd import grad
 from .gradcheck import _numeric_column
-from .tensor import Tensor
+from ..tensor import Tensor
 
 __all__ = ["jacobian", "hessian", "hvp", "numerical_jacobian"]
 

@@ -14,8 +14,8 @@ import subprocess
 
 import numpy as np
 
-from .autograd import topological_order
-from .tensor import Tensor
+from ..autograd import topological_order
+from ..tensor import Tensor
 
 __all__ = ["to_dot", "render", "parameter_names"]
 

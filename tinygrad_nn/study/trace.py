@@ -12,8 +12,8 @@ needs none). Norms are Frobenius norms.
 """
 import numpy as np
 
-from .autograd import fit_gradient, observers
-from .tensor import Tensor
+from ..autograd import fit_gradient, observers
+from ..tensor import Tensor
 from .viz import parameter_names
 
 __all__ = ["trace", "BackwardTrace"]

@@ -5,7 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_nn import check, ops
+from tinygrad_nn import ops
+from tinygrad_nn.checking import selfcheck as check
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nn as tg
-from tinygrad_nn.derivatives import numerical_jacobian
+from tinygrad_nn.checking.jacobians import numerical_jacobian
 
 rng = np.random.default_rng(0)
 
