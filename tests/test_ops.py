@@ -1,7 +1,8 @@
 """Every row of the op table (tinygrad_nn/checking/op_table.py) over hypothesis-drawn float64
-examples: forward against NumPy, first derivatives with gradcheck (every subset of inputs requiring grad), second
-derivatives with gradgradcheck (smooth ops) or exactly zero (piecewise-linear ops), and float32
-kept float32. An Op class in tinygrad_nn.ops without a row is a failure."""
+examples: forward against NumPy, first derivatives with gradcheck (every subset of inputs
+requiring grad), second derivatives with gradgradcheck (smooth ops) or exactly zero
+(piecewise-linear ops), and float32 kept float32. An Op class in tinygrad_nn.ops without a row
+is a failure."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
