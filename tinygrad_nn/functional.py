@@ -65,7 +65,7 @@ def minimum(a, b):
 def linear(x, weight, bias=None):
     """x @ weight + bias as one op (x (..., in), weight (in, out), bias (out,)): one node
     instead of two, and no separate pass for the bias."""
-    return ops.Linear.apply(x, weight) if bias is None else ops.Linear.apply(x, weight, bias)
+    return ops.Affine.apply(x, weight) if bias is None else ops.Affine.apply(x, weight, bias)
 
 
 def cross_entropy(logits, labels, reduction="mean"):

@@ -229,7 +229,7 @@ class Sigmoid(Op):
         return g * y * (1 - y)
 
 
-class ReLU(Op):
+class Relu(Op):
     """max(a, 0);  d/da = 1 where a > 0, else 0"""
     @staticmethod
     def forward(ctx, a):
@@ -243,7 +243,7 @@ class ReLU(Op):
         return g * (y > 0)
 
 
-class LeakyReLU(Op):
+class LeakyRelu(Op):
     """a where a > 0, else slope·a"""
     @staticmethod
     def forward(ctx, a, *, slope):
@@ -505,7 +505,7 @@ class MatMul(Op):
         return ga, gb
 
 
-class Linear(Op):
+class Affine(Op):
     """x @ weight + bias in one node, x (..., in), weight (in, out), bias (out,) or None;
     d/dx = g weightᵀ, d/dweight = xᵀ g (over all leading axes), d/dbias = Σ g"""
     @staticmethod

@@ -225,9 +225,9 @@ class Tensor:
     def abs(self): return ops.Abs.apply(self)
     def tanh(self): return ops.Tanh.apply(self)
     def sigmoid(self): return ops.Sigmoid.apply(self)
-    def relu(self): return ops.ReLU.apply(self)
+    def relu(self): return ops.Relu.apply(self)
     def leaky_relu(self, negative_slope=0.01):
-        return ops.LeakyReLU.apply(self, slope=negative_slope)
+        return ops.LeakyRelu.apply(self, slope=negative_slope)
 
     def softmax(self, axis=-1): return ops.Softmax.apply(self, axis=axis)
     def log_softmax(self, axis=-1): return ops.LogSoftmax.apply(self, axis=axis)

@@ -29,7 +29,7 @@ def test_two_layer_network_in_reverse_order_with_shapes(network):
         loss.backward()
     rows = t.to_records()
     assert len(t) == 6
-    assert [r["op"] for r in rows] == ["Mean", "Pow", "MatMul", "ReLU", "Add", "MatMul"]
+    assert [r["op"] for r in rows] == ["Mean", "Pow", "MatMul", "Relu", "Add", "MatMul"]
     assert [r["step"] for r in rows] == list(range(6))
     assert [r["output_shape"] for r in rows] == [(), (5, 1), (5, 1), (5, 3), (5, 3), (5, 3)]
     assert [r["input_shapes"] for r in rows] == [

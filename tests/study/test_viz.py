@@ -49,7 +49,7 @@ def test_nodes_edges_and_names_of_a_two_layer_network():
     loss, params = two_layer_network()
     nodes, edges = parse_dot(viz.to_dot(loss, params=params))
     ops = [label[0] for node, label in nodes.items() if node.startswith("op")]
-    assert sorted(ops) == sorted(["MatMul", "Add", "ReLU", "MatMul", "Sigmoid", "Pow", "Mean"])
+    assert sorted(ops) == sorted(["MatMul", "Add", "Relu", "MatMul", "Sigmoid", "Pow", "Mean"])
     # 7 ops, 3 parameters, the data input, the constant exponent 2
     assert len(nodes) == 7 + 3 + 1 + 1
     (mean,) = by_label(nodes, "Mean")
@@ -61,7 +61,7 @@ def test_nodes_edges_and_names_of_a_two_layer_network():
     first_matmul = next(t for s, t in edges if s == w1)
     second_matmul = next(t for s, t in edges if s == w2)
     (add,), (relu,), (sigmoid,), (pow_,) = (by_label(nodes, name)
-                                            for name in ("Add", "ReLU", "Sigmoid", "Pow"))
+                                            for name in ("Add", "Relu", "Sigmoid", "Pow"))
     expected = {(data, first_matmul), (w1, first_matmul), (first_matmul, add), (b1, add),
                 (add, relu), (relu, second_matmul), (w2, second_matmul),
                 (second_matmul, sigmoid), (sigmoid, pow_), (pow_, mean)}

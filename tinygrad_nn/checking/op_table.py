@@ -303,9 +303,9 @@ OP_TABLE = [
     _row("abs", tg.abs, np.abs, "1", ("Abs",), domain=NONZERO, **PIECEWISE),
     _row("tanh", tg.tanh, np.tanh, "1", ("Tanh",)),
     _row("sigmoid", tg.sigmoid, sigmoid_ref, "1", ("Sigmoid",)),
-    _row("relu", tg.relu, lambda a: np.maximum(a, 0), "1", ("ReLU",), domain=NONZERO,
+    _row("relu", tg.relu, lambda a: np.maximum(a, 0), "1", ("Relu",), domain=NONZERO,
          **PIECEWISE),
-    _row("leaky_relu", tg.leaky_relu, leaky_relu_ref, "1", ("LeakyReLU",), domain=NONZERO,
+    _row("leaky_relu", tg.leaky_relu, leaky_relu_ref, "1", ("LeakyRelu",), domain=NONZERO,
          cases=unary(st.fixed_dictionaries({"negative_slope": st.sampled_from([0.01, 0.2])})),
          **PIECEWISE),
     _row("clip", tg.clip, lambda a, lo, hi: np.clip(a, lo, hi), "1", ("Clip",), domain=CLIP_SAFE,
@@ -325,7 +325,7 @@ OP_TABLE = [
          cases=cross_entropy_cases()),
     # ---------------------------------------------------------------- linear algebra
     _row("matmul", tg.matmul, np.matmul, "2", ("MatMul",), cases=matmul_shapes()),
-    _row("linear", tg.linear, lambda x, w, b=0: x @ w + b, "2-3", ("Linear",),
+    _row("linear", tg.linear, lambda x, w, b=0: x @ w + b, "2-3", ("Affine",),
          cases=linear_shapes()),
     # ---------------------------------------------------------------- shape and indexing
     _row("reshape", lambda x, shape: tg.reshape(x, shape), np.reshape, "1", ("Reshape",),
