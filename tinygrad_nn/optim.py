@@ -7,14 +7,16 @@ torch.optim.SGD and torch.optim.Adam.
         loss_fn(model(x), y).backward()
         optimizer.step()
 
-`step()` updates each parameter's array in place (`p.data -= ...`), outside any graph, and
-never writes into a `.grad` array; a parameter whose `.grad` is None is skipped (its state,
+`step()` updates each parameter in place (`p.sub_(...)`, which counts a new version of it, so
+a backward through a graph that saved the old value raises), outside any graph, and never
+writes into a `.grad` array; a parameter whose `.grad` is None is skipped (its state,
 step count included, does not change).
 """
 import math
 
 import numpy as np
 
+from .autograd import no_grad
 from .serialization import unflatten
 from .tensor import Tensor
 
@@ -198,6 +200,7 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs a momentum > 0")
         _check_at_least_zero("weight_decay", weight_decay)
 
+    @no_grad()
     def step(self):
         for index, p, g in self.gradients():
             if self.momentum:
@@ -210,7 +213,7 @@ class SGD(Optimizer):
                     buffer *= self.momentum
                     buffer += g
                 g = g + self.momentum * buffer if self.nesterov else buffer
-            p.data -= self.lr * g
+            p.sub_(self.lr * g)
 
 
 class Adam(Optimizer):
@@ -241,6 +244,7 @@ class Adam(Optimizer):
         _check_at_least_zero("eps", eps)
         _check_at_least_zero("weight_decay", weight_decay)
 
+    @no_grad()
     def step(self):
         beta1, beta2 = self.betas
         for index, p, g in self.gradients():
@@ -256,4 +260,4 @@ class Adam(Optimizer):
             exp_avg_sq += (1 - beta2) * (g * g)
             step_size = self.lr / (1 - beta1 ** state["step"])
             denominator = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** state["step"]) + self.eps
-            p.data -= step_size * (exp_avg / denominator)
+            p.sub_(step_size * (exp_avg / denominator))

@@ -76,7 +76,10 @@ class Tensor:
     """`Tensor(data, requires_grad=False, dtype=None)`: an n-dimensional array that records the
     ops applied to it when it (or an input) requires a gradient."""
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "__weakref__")
+    # `_version` counts the in-place changes of `data` (the methods ending in `_`), so that
+    # backward can tell that an array a node saved was changed after the node saved it.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version",
+                 "__weakref__")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -84,6 +87,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._hooks = None
+        self._version = 0
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -97,6 +101,7 @@ class Tensor:
         t.grad_fn = grad_fn
         t.requires_grad = grad_fn is not None
         t._hooks = None
+        t._version = 0
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -170,6 +175,41 @@ class Tensor:
 
     def zero_grad(self):
         self.grad = None
+
+    # ------------------------------------------------------------------ in-place changes
+    # They write into `data` (same shape, same dtype), outside any graph, and count a new
+    # version. Optimizers and load_state_dict change parameters only through them.
+    def _write(self, ufunc, other, where):
+        if self.grad_fn is not None:
+            raise RuntimeError(f"{where}: in-place change of a tensor computed by "
+                               f"{self.grad_fn.name}; only leaf tensors can be changed in place")
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"{where}: a leaf tensor that requires grad can be changed in "
+                               "place only under tg.no_grad() (as optimizers do)")
+        other = other.data if isinstance(other, Tensor) else other
+        if np.broadcast_shapes(np.shape(other), self.shape) != self.shape:
+            raise ValueError(f"{where}: a value of shape {np.shape(other)} does not fit a "
+                             f"tensor of shape {self.shape}")
+        ufunc(self.data, other, out=self.data, casting="same_kind")
+        self._version += 1
+        return self
+
+    def add_(self, other):
+        """self += other in place (other broadcasts to self's shape); returns self."""
+        return self._write(np.add, other, "add_")
+
+    def sub_(self, other):
+        """self -= other in place; returns self."""
+        return self._write(np.subtract, other, "sub_")
+
+    def mul_(self, other):
+        """self *= other in place; returns self."""
+        return self._write(np.multiply, other, "mul_")
+
+    def copy_(self, source):
+        """Overwrite self's values with source's (broadcast to self's shape); returns self."""
+        return self._write(lambda _, b, out, casting: np.copyto(out, b, casting=casting),
+                           source, "copy_")
 
     def retain_grad(self):
         autograd.retain_grad(self)

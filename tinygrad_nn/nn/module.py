@@ -7,6 +7,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..autograd import no_grad
 from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys"]
@@ -169,8 +170,9 @@ class Module:
                 raise ValueError(f"load_state_dict: {name!r} has dtype {array.dtype} in the "
                                  f"state dict but {parameter.dtype} in the module")
             updates.append((parameter, array))
-        for parameter, array in updates:
-            np.copyto(parameter.data, array)
+        with no_grad():
+            for parameter, array in updates:
+                parameter.copy_(array)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ display
