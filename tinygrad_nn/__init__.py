@@ -16,6 +16,7 @@ from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessia
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
 from .serialization import save, load
+from .jit import jit
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn", "arange",
@@ -25,7 +26,7 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "transpose", "flatten", "matmul", "concatenate", "stack", "where", "maximum",
            "minimum", "linear", "cross_entropy", "GradcheckError", "gradcheck", "gradgradcheck",
            "jacobian", "hessian", "hvp", "trace", "detect_anomaly", "viz", "nn", "optim", "data",
-           "save", "load"]
+           "save", "load", "jit"]
 
 
 def __getattr__(name):

@@ -1,0 +1,185 @@
+"""`tg.jit(fn)`: capture a training step once, replay it as flat NumPy.
+
+    step = tg.jit(train_step)      # train_step(x, y) runs forward, backward, optimizer.step()
+    loss = step(x, y)              # first call with these shapes: runs and records it
+    loss = step(x2, y2)            # later calls: replay the recorded NumPy calls
+    print(step.plan)               # the program a replay runs
+
+Capture (`recording.py`) runs `fn` once while every NumPy computation it triggers is noted, as
+the ops, the backward rules, the engine's gradient sums, the optimizers and dropout make them.
+Lowering (`lowering.py`) turns the notes into one generated Python function that calls NumPy
+into buffers allocated once. A replay computes what an eager call would, bit for bit; what it
+cannot reproduce raises at capture (see docs/jit.md).
+"""
+import functools
+
+import numpy as np
+
+from ..autograd import is_grad_enabled
+from ..tensor import Tensor
+from .lowering import MISS, GuardFailed, Program
+from .recording import CaptureError, Recording, Traced, instrument
+
+__all__ = ["jit", "CaptureError", "GuardFailed"]
+
+_BY_VALUE = (type(None), bool, int, float, complex, str, bytes)
+
+
+class jit:
+    """`step = tg.jit(fn)`: `step(*args, **kwargs)` runs `fn` and records what it computes the
+    first time it sees a signature (shapes and dtypes of Tensor and array arguments, the values
+    of numbers, strings, bools, None and tuples of them, the identity of anything else, grad
+    mode, the train/eval mode of the modules called), and replays the recording on later calls.
+
+    `fn` returns None, a Tensor, or a tuple, list or dict of Tensors; the Tensors returned are
+    new each call and detached. `step.plan` describes the program of the latest capture (""
+    before the first); `step.reset()` forgets every capture.
+    """
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"tg.jit takes a function, got {type(fn).__name__}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.plan = ""
+        self._programs = {}  # signature -> [Program, ...], tried in order
+        self._held = []      # arguments in signatures by identity, kept alive
+
+    def reset(self):
+        """Forget every capture: the next call captures anew."""
+        self._programs.clear()
+        self._held.clear()
+        self.plan = ""
+
+    def __call__(self, *args, **kwargs):
+        key = (_signature(args), _signature(tuple(sorted(kwargs.items()))), is_grad_enabled())
+        programs = self._programs.get(key)
+        if programs:
+            arrays = []
+            _collect_arrays((args, kwargs), arrays)
+            for program in programs:
+                result = program.replay(*arrays)
+                if result is not MISS:
+                    return program.rebuild(result)
+        return self._capture(key, args, kwargs)
+
+    def _capture(self, key, args, kwargs):
+        _check_arguments((args, kwargs))
+        rec = Recording()
+        arrays, inputs = [], []
+        _collect_arrays((args, kwargs), arrays)
+        copies = iter([Traced(a.copy()) for a in arrays])
+        try:
+            with instrument(rec):
+                bound_args, bound_kwargs = _bind((args, kwargs), copies, inputs)
+                result = self.fn(*bound_args, **bound_kwargs)
+                outputs, rebuild = _split_outputs(result)
+            if rec.refused:
+                raise CaptureError("tg.jit cannot replay this function: "
+                                   + "; ".join(rec.refused))
+            program = Program(rec, inputs, outputs, _title(self.fn, args, kwargs, key[2]))
+        finally:
+            _release_gradients(rec)
+        program.rebuild = rebuild
+        self.plan = program.plan
+        if not rec.unsteady:  # a capture that created optimizer state is not a steady step
+            self._programs.setdefault(key, []).append(program)
+            self._held.append((args, kwargs))
+        return rebuild([t.array.copy() for t in outputs])
+
+
+def _signature(x):
+    """What must match for a recording to be replayed with argument x."""
+    if isinstance(x, Tensor):
+        return ("tensor", x.shape, x.dtype.str)
+    if isinstance(x, np.ndarray):
+        return ("array", x.shape, x.dtype.str)
+    if type(x) in (tuple, list):
+        return (type(x), tuple(_signature(v) for v in x))
+    if type(x) in _BY_VALUE:
+        return (type(x), x)
+    return ("identity", id(x))
+
+
+def _collect_arrays(x, arrays):
+    """The arrays of the Tensor and array arguments, in the order _bind met them."""
+    if isinstance(x, Tensor):
+        arrays.append(x.data)
+    elif isinstance(x, np.ndarray):
+        arrays.append(x)
+    elif type(x) in (tuple, list):
+        for v in x:
+            _collect_arrays(v, arrays)
+    elif type(x) is dict:
+        for k in sorted(x):
+            _collect_arrays(x[k], arrays)
+
+
+def _check_arguments(x):
+    if isinstance(x, Tensor) and x.requires_grad:
+        raise TypeError("tg.jit: a Tensor argument that requires grad is not supported (its "
+                        "gradient would not reach it); train the parameters of a module or "
+                        "of an optimizer the function uses, and pass the data as arguments")
+    if type(x) in (tuple, list):
+        for v in x:
+            _check_arguments(v)
+    elif type(x) is dict:
+        for v in x.values():
+            _check_arguments(v)
+
+
+def _bind(x, copies, inputs):
+    """x as the function sees it during the capture: its Tensor and array arguments replaced by
+    `copies` (stand-ins of input buffers, which a replay fills with the new arguments)."""
+    if isinstance(x, (Tensor, np.ndarray)):
+        traced = next(copies)
+        inputs.append(traced)
+        return Tensor._make(traced, None) if isinstance(x, Tensor) else traced
+    if type(x) in (tuple, list):
+        return type(x)(_bind(v, copies, inputs) for v in x)
+    if type(x) is dict:
+        return {k: _bind(x[k], copies, inputs) for k in sorted(x)}
+    return x
+
+
+def _split_outputs(result):
+    """(the stand-ins of the returned Tensors, a function that rebuilds the returned structure
+    from arrays)."""
+    if result is None:
+        return [], lambda arrays: None
+    if isinstance(result, Tensor):
+        return [_stand_in(result)], lambda arrays: Tensor._make(arrays[0], None)
+    if type(result) in (tuple, list) and all(isinstance(t, Tensor) for t in result):
+        kind = type(result)
+        return ([_stand_in(t) for t in result],
+                lambda arrays: kind(Tensor._make(a, None) for a in arrays))
+    if type(result) is dict and all(isinstance(t, Tensor) for t in result.values()):
+        keys = list(result)
+        return ([_stand_in(result[k]) for k in keys],
+                lambda arrays: {k: Tensor._make(a, None) for k, a in zip(keys, arrays)})
+    raise TypeError(f"tg.jit: the function must return None, a Tensor, or a tuple, list or "
+                    f"dict of Tensors; it returned {type(result).__name__}")
+
+
+def _stand_in(tensor):
+    data = tensor.data  # read while instrumented: always a stand-in
+    return data if isinstance(data, Traced) else Traced(np.asarray(data))
+
+
+def _release_gradients(rec):
+    """Gradients made during the capture hold stand-ins: give them their plain arrays."""
+    data = Tensor.__dict__["data"]
+    for tensor in rec.grad_first:
+        grad = tensor.grad
+        if grad is not None and isinstance(data.__get__(grad), Traced):
+            tensor.grad = Tensor._make(data.__get__(grad).array, None)
+
+
+def _title(fn, args, kwargs, grad_mode):
+    def describe(x):
+        if isinstance(x, (Tensor, np.ndarray)):
+            return f"{tuple(x.shape)} {x.dtype}"
+        return repr(x)
+    parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    return (f"tg.jit plan of {getattr(fn, '__qualname__', 'fn')}({', '.join(parts)}), "
+            f"grad mode {'on' if grad_mode else 'off'}")
