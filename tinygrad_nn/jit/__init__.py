@@ -22,6 +22,7 @@ from .recording import CaptureError, Recording, Traced, instrument
 
 __all__ = ["jit", "CaptureError", "GuardFailed"]
 
+MAX_PROGRAMS = 8  # recordings kept per signature (they differ in what their checks expect)
 _BY_VALUE = (type(None), bool, int, float, complex, str, bytes)
 
 
@@ -52,67 +53,89 @@ class jit:
         self.plan = ""
 
     def __call__(self, *args, **kwargs):
-        key = (_signature(args), _signature(tuple(sorted(kwargs.items()))), is_grad_enabled())
+        key, arrays = [is_grad_enabled()], []
+        _describe(args, key, arrays)
+        if kwargs:
+            _describe(kwargs, key, arrays)
+        key = tuple(key)
         programs = self._programs.get(key)
         if programs:
-            arrays = []
-            _collect_arrays((args, kwargs), arrays)
             for program in programs:
                 result = program.replay(*arrays)
                 if result is not MISS:
                     return program.rebuild(result)
-        return self._capture(key, args, kwargs)
+        return self._capture(key, arrays, args, kwargs)
 
-    def _capture(self, key, args, kwargs):
+    def _capture(self, key, arrays, args, kwargs):
         _check_arguments((args, kwargs))
         rec = Recording()
-        arrays, inputs = [], []
-        _collect_arrays((args, kwargs), arrays)
+        inputs = []
         copies = iter([Traced(a.copy()) for a in arrays])
         try:
             with instrument(rec):
                 bound_args, bound_kwargs = _bind((args, kwargs), copies, inputs)
                 result = self.fn(*bound_args, **bound_kwargs)
                 outputs, rebuild = _split_outputs(result)
+            rec.refused += [
+                f"the function adds gradients into the .grad of a tensor of shape "
+                f"{tensor.shape} that was not empty when the call began; call "
+                f"optimizer.zero_grad() inside the function (or between calls)"
+                for tensor, first in rec.grad_first.items()
+                if first[0] == "read" and first[1] is not None and id(tensor) not in rec.born
+                and tensor.grad is not first[1]]
             if rec.refused:
                 raise CaptureError("tg.jit cannot replay this function: "
                                    + "; ".join(rec.refused))
-            program = Program(rec, inputs, outputs, _title(self.fn, args, kwargs, key[2]))
+            program = Program(rec, inputs, outputs, _title(self.fn, args, kwargs, key[0]))
         finally:
             _release_gradients(rec)
         program.rebuild = rebuild
+        for k in program.inputs_written:
+            np.copyto(arrays[k], inputs[k].array)
         self.plan = program.plan
         if not rec.unsteady:  # a capture that created optimizer state is not a steady step
-            self._programs.setdefault(key, []).append(program)
-            self._held.append((args, kwargs))
+            programs = self._programs.setdefault(key, [])
+            programs.insert(0, program)  # the newest first: the likeliest to fit the next call
+            del programs[MAX_PROGRAMS:]
+            _keep_identities((args, kwargs), self._held)
         return rebuild([t.array.copy() for t in outputs])
 
 
-def _signature(x):
-    """What must match for a recording to be replayed with argument x."""
+def _describe(x, key, arrays):
+    """Append to `key` what must match for a recording to be replayed with argument x (shapes
+    and dtypes of arrays, values of numbers and strings, identities of other objects), and to
+    `arrays` the arrays of its Tensors and arrays, in the order _bind meets them."""
     if isinstance(x, Tensor):
-        return ("tensor", x.shape, x.dtype.str)
-    if isinstance(x, np.ndarray):
-        return ("array", x.shape, x.dtype.str)
-    if type(x) in (tuple, list):
-        return (type(x), tuple(_signature(v) for v in x))
-    if type(x) in _BY_VALUE:
-        return (type(x), x)
-    return ("identity", id(x))
-
-
-def _collect_arrays(x, arrays):
-    """The arrays of the Tensor and array arguments, in the order _bind met them."""
-    if isinstance(x, Tensor):
-        arrays.append(x.data)
+        x = x.data
+        key.append((x.shape, x.dtype))
+        arrays.append(x)
     elif isinstance(x, np.ndarray):
+        key.append(("array", x.shape, x.dtype))
         arrays.append(x)
     elif type(x) in (tuple, list):
+        key.append((type(x), len(x)))
         for v in x:
-            _collect_arrays(v, arrays)
+            _describe(v, key, arrays)
     elif type(x) is dict:
         for k in sorted(x):
-            _collect_arrays(x[k], arrays)
+            key.append(k)
+            _describe(x[k], key, arrays)
+    elif type(x) in _BY_VALUE:
+        key.append((type(x), x))
+    else:
+        key.append(("identity", id(x)))
+
+
+def _keep_identities(x, held):
+    """Keep alive the arguments a signature holds by identity (their ids must stay theirs)."""
+    if type(x) in (tuple, list):
+        for v in x:
+            _keep_identities(v, held)
+    elif type(x) is dict:
+        for v in x.values():
+            _keep_identities(v, held)
+    elif not isinstance(x, (Tensor, np.ndarray)) and type(x) not in _BY_VALUE:
+        held.append(x)
 
 
 def _check_arguments(x):

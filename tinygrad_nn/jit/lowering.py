@@ -24,6 +24,10 @@ MISS = object()  # what a replay returns when a check at its start says: capture
 WITH_OUT = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.var, np.std, np.prod,
             np.dot, np.clip, np.cumsum, np.around, np.take, np.concatenate, np.stack,
             np.argmax, np.argmin, np.einsum, np.matmul}
+# Reductions whose NumPy function is a thin wrapper of a ufunc's reduce.
+REDUCTIONS = {np.sum: np.add.reduce, np.max: np.maximum.reduce, np.amax: np.maximum.reduce,
+              np.min: np.minimum.reduce, np.amin: np.minimum.reduce,
+              np.prod: np.multiply.reduce}
 # Generator methods that fill a given array (same draws as making a new one).
 DRAWS_WITH_OUT = {"random", "standard_normal", "standard_exponential"}
 # Fresh constant arrays, refilled on replay (only if the program writes into them).
@@ -51,6 +55,17 @@ def _shape_text(array):
     return f"{tuple(array.shape)} {array.dtype}"
 
 
+class Statement:
+    """One line of the program: `kind` is "input" (copy an argument in), "call" (fresh results
+    into their buffers), "write" (into arrays the code named: out=, setitem, ufunc.at),
+    "create" (refill a constant buffer the program writes into) or "guard"."""
+    __slots__ = ("kind", "call", "results", "reads", "writes", "mask_shape")
+
+    def __init__(self, kind, call, results=(), reads=(), writes=()):
+        self.kind, self.call, self.results = kind, call, results
+        self.reads, self.writes, self.mask_shape = list(reads), list(writes), None
+
+
 class Program:
     """The lowered recording: `replay(*arrays)` runs it (MISS if a check at its start fails,
     else the output arrays, fresh); `plan` describes it."""
@@ -63,20 +78,32 @@ class Program:
                           "guard_failed": guard_failed}
         self.kept = []           # keeps every named object alive (ids stay unique)
         self.scalars = {}        # id(Scalar) -> variable name
+        self.alias = {}          # id(array) -> the array used instead (a copy or repeat saved)
         self.prelude, self.body, self.epilogue = [], [], []
-        self.plan_lines, self.views = [], []
+        self.plan_lines, self.views, self.view_ids = [], [], set()
+        self.folded = []         # statements computed once, at capture
         self.counts = {"input": 0, "call": 0, "guard": 0}
-        self.written = self._written_arrays(rec)
-        self._checks(rec)
-        for k, traced in enumerate(inputs):
-            name = self._name(traced.array, "x")
-            self._emit(f"copyto({name}, a{k})", "(input)", f"copyto({name}, argument)",
-                       traced.array, "input")
+        for traced in inputs:
+            self._name(traced.array, "x")
+        statements = [Statement("input", k, (t.array,), (), (t.array,))
+                      for k, t in enumerate(inputs)]
         for call in rec.calls:
-            self._lower(call)
+            self._statement(call, statements)
+        kept_arrays = self._kept_by_epilogue(rec, outputs)
+        statements = self._reuse_repeats(statements)
+        statements = self._skip_copies(statements, kept_arrays)
+        statements = self._fold_constants(statements)
+        statements = self._drop_unused(statements, kept_arrays, [t.array for t in inputs])
+        self._checks(rec)
+        for statement in statements:
+            self._emit(statement)
         self._write_back(rec)
-        results = [self._array_name(t.array) if id(t.array) in self.names or id(t.array)
-                   in self.external else self._name(t.array, "b") for t in outputs]
+        # an argument the function changed in place is changed for the caller too
+        written = [w for st in statements if st.kind != "input" for w in st.writes]
+        self.inputs_written = [k for k, t in enumerate(inputs) if _overlaps(t.array, written)]
+        self.epilogue += [f"copyto(a{k}, {self._name(inputs[k].array, 'x')})"
+                          for k in self.inputs_written]
+        results = [self._array_name(self._resolve(t.array)) for t in outputs]
         self.epilogue.append(f"return ({''.join(r + '.copy(), ' for r in results)})")
         arguments = ", ".join(f"a{k}" for k in range(len(inputs)))
         lines = self.prelude + self.body + self.epilogue
@@ -97,9 +124,15 @@ class Program:
             self.kept.append(obj)
         return name
 
+    def _resolve(self, array):
+        return self.alias.get(id(array), array)
+
     def _array_name(self, array):
-        """The name of an array: p for one used in place, c for a constant made outside."""
-        return self._name(array, "p" if id(array) in self.external else "c")
+        """The name of an array: p for one used in place, v for a view made at capture, c for
+        a constant."""
+        array = self._resolve(array)
+        prefix = "p" if id(array) in self.external else "v" if id(array) in self.view_ids else "c"
+        return self._name(array, prefix)
 
     def _expr(self, x):
         """Python source for an argument of a call."""
@@ -121,7 +154,8 @@ class Program:
 
     def _args(self, args, kwargs):
         parts = [self._expr(a) for a in args]
-        parts += [f"{k}={self._expr(v)}" for k, v in kwargs.items()]
+        parts += [f"{k}={self._expr(v[0] if k == 'out' and type(v) is tuple and len(v) == 1 else v)}"
+                  for k, v in kwargs.items()]
         return ", ".join(parts)
 
     def _scalar(self, s):
@@ -157,8 +191,10 @@ class Program:
         for module, training in rec.modules.items():
             conditions.append(f"{self._name(module, 'm')}.training is not {training}")
         for tensor, first in rec.grad_first.items():
-            if first == ("read", None) and id(tensor) not in rec.born:
-                conditions.append(f"{self._name(tensor, 't')}.grad is not None")
+            if first[0] == "read" and id(tensor) not in rec.born:
+                # the step read .grad as it was: None, or a gradient made before the call
+                grad = "None" if first[1] is None else self._name(first[1], "g")
+                conditions.append(f"{self._name(tensor, 't')}.grad is not {grad}")
         if conditions:
             self.prelude.append("if " + " or ".join(conditions) + ": return MISS")
         for call in rec.calls:
@@ -166,73 +202,225 @@ class Program:
                 value = self._scalar(call.args[0])
                 expected = call.kwargs["value"]
                 test = f"bool({value})" if call.kwargs["check"] == "bool" else value
-                self.prelude.append(f"if {test} != {expected!r}: return MISS")
+                line = f"if {test} != {expected!r}: return MISS"
+                if line not in self.prelude:
+                    self.prelude.append(line)
 
-    # ------------------------------------------------------------------ the calls
-    def _written_arrays(self, rec):
-        """The arrays some call writes into (in place, or by setitem)."""
-        written = []
-        for call in rec.calls:
-            if call.kind == "setitem":
-                written.append(call.args[0].array)
-            elif call.kind == "call" and call.result is None:
-                out = call.kwargs.get("out", call.args[0])
-                written += [t.array for t in (out if type(out) is tuple else (out,))]
-        return written
-
-    def _is_written(self, array):
-        return any(np.may_share_memory(array, w) for w in self.written)
-
-    def _emit(self, line, op, text, result, kind="call"):
-        self.body.append(line)
-        self.counts[kind] += 1
-        shape = "" if result is None else _shape_text(result)
-        self.plan_lines.append((op, text, shape))
-
-    def _lower(self, call):
+    # ------------------------------------------------------------------ statements
+    def _statement(self, call, statements):
+        """Append the statement of a noted call (none for a view, nor for a constant)."""
         kind, func, args, kwargs, result = (call.kind, call.func, call.args, call.kwargs,
                                             call.result)
         if kind == "guard":
-            if isinstance(args[0], Traced):
-                self._guard(call)
+            stand_in = args[0]
+            if not isinstance(stand_in, Traced):
+                return  # a Scalar: checked at the start
+            if call.kwargs["check"] == "shape":
+                statements[-1].mask_shape = call.kwargs["value"]
+            else:
+                statements.append(Statement("guard", call, (), (stand_in.array,)))
             return
-        if kind == "setitem":
-            target, index, value = (self._expr(a) for a in args)
-            line = f"{target}[{index}] = {value}"
-            self._emit(line, call.op, line, None)
+        reads = [t.array for t in _traced_in((args, {k: v for k, v in kwargs.items()
+                                                      if k != "out"}))]
+        if kind == "setitem" or result is None:
+            out = args[0] if kind == "setitem" or "out" not in kwargs else kwargs["out"]
+            targets = [t.array for t in (out if type(out) is tuple else (out,))]
+            if kind == "setitem" or "where" in kwargs or "out" not in kwargs:
+                reads += targets  # a partial write keeps the rest of the target
+            statements.append(Statement("write", call, (), reads, targets))
             return
-        if result is None:  # a write into an argument
-            line = f"{self._name(func, 'f')}({self._args(args, kwargs)})"
-            self._emit(line, call.op, f"{name_of(func)}({self._args(args, kwargs)})",
-                       None)
+        results = tuple(r.array for r in (result if type(result) is tuple else (result,)))
+        if len(results) == 1 and _is_view(results[0], reads):
+            base = next(a for a in reads if np.may_share_memory(results[0], a))
+            self.views.append((results[0], func, base))
+            self.view_ids.add(id(results[0]))
             return
-        results = result if type(result) is tuple else (result,)
-        inputs = [a.array for a in _traced_in((args, kwargs))]
-        if len(results) == 1 and _is_view(results[0].array, inputs):
-            view = results[0].array
-            base = next(a for a in inputs if np.may_share_memory(view, a))
-            name = self._name(view, "v")
-            self.views.append(f"{name} = {name_of(func)} of {self._array_name(base)} "
-                              f"{_shape_text(view)}")
+        statements.append(Statement("create" if kind == "create" else "call", call, results,
+                                    reads, results))
+
+    def _kept_by_epilogue(self, rec, outputs):
+        """The arrays read after the last statement: outputs, gradients, rebound state."""
+        kept = [t.array for t in outputs] + [t.array for _, t in rec.rebound]
+        for tensor in rec.grad_first:
+            grad = Tensor.__dict__["grad"].__get__(tensor)
+            if grad is not None and isinstance(Tensor.__dict__["data"].__get__(grad), Traced):
+                kept.append(Tensor.__dict__["data"].__get__(grad).array)
+        return kept
+
+    def _writes_between(self, statements, start, stop, arrays):
+        return any(_overlaps(w, arrays) for s in statements[start:stop] for w in s.writes)
+
+    def _reuse_repeats(self, statements):
+        """A call repeated on unchanged inputs (x * x's two gradients, the same check twice)
+        is made once."""
+        seen, kept = {}, []
+        for statement in statements:
+            key = self._key(statement)
+            if key is not None and key in seen:
+                previous = seen[key]
+                if not self._writes_between(kept, previous[0] + 1, len(kept),
+                                            previous[1].reads + list(previous[1].results)):
+                    for mine, theirs in zip(statement.results, previous[1].results):
+                        self.alias[id(mine)] = theirs
+                    continue
+            if key is not None:
+                seen[key] = (len(kept), statement)
+            kept.append(statement)
+        return kept
+
+    def _key(self, statement):
+        call = statement.call
+        if statement.kind == "guard":
+            return ("guard", self._key_of(call.args[0]), call.kwargs["value"])
+        if statement.kind != "call" or statement.mask_shape is not None:
+            return None
+        return (id(call.func), self._key_of((call.args, call.kwargs)))
+
+    def _key_of(self, x):
+        if isinstance(x, Traced):
+            a = self._resolve(x.array)  # two views of the same memory are the same value
+            return ("array", a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
+        if isinstance(x, (Scalar, np.ndarray)):
+            return ("object", id(x))
+        if type(x) in (tuple, list):
+            return (type(x), tuple(self._key_of(v) for v in x))
+        if type(x) is dict:
+            return tuple((k, self._key_of(v)) for k, v in x.items())
+        return (type(x), repr(x))
+
+    def _skip_copies(self, statements, kept_arrays):
+        """A copy whose source and result nothing writes into afterwards (the engine's copy of
+        a gradient handed to .grad) becomes the source itself."""
+        result, sources = [], set()
+        for k, statement in enumerate(statements):
+            call = statement.call
+            if statement.kind == "call" and (call.func is np.ndarray.copy or (
+                    call.func is np.ndarray.astype
+                    and np.dtype(call.args[1]) == call.args[0].dtype)):
+                source = self._resolve(call.args[0].array)
+                copy = statement.results[0]
+                later = statements[k + 1:]
+                if (id(source) not in sources and id(source) not in self.external
+                        and not self._writes_between(later, 0, len(later), [source, copy])
+                        and not any(_overlaps(r, [copy]) and r is not copy
+                                    for s in later for r in s.reads)
+                        and not any(np.may_share_memory(v, copy) for v, _, _ in self.views)):
+                    sources.add(id(source))
+                    self.alias[id(copy)] = source
+                    continue
+            result.append(statement)
+        return result
+
+    def _fold_constants(self, statements):
+        """A call on constants only (the ones the backward pass starts from, divided by the
+        count of a mean, broadcast) keeps the value the capture gave its buffer."""
+        written = [w for st in statements if st.kind != "create" for w in st.writes]
+        constant = [r for st in statements if st.kind == "create" for r in st.results
+                    if not _overlaps(r, written)]
+        kept = []
+        for statement in statements:
+            if (statement.kind == "call" and statement.call.kind != "draw"
+                    and statement.mask_shape is None and statement.reads
+                    and all(_overlaps(r, constant) for r in statement.reads)
+                    and not any(_overlaps(r, [w for w in written if w is not r])
+                                for r in statement.results)):
+                constant += statement.results
+                self.folded.append(statement)
+                continue
+            kept.append(statement)
+        return kept
+
+    def _drop_unused(self, statements, kept_arrays, inputs):
+        """Statements whose results nothing reads (the gradient of an input that needs none)
+        are left out, and so is the refill of a constant nothing writes into; writes into
+        arrays that live on (parameters, state, the arguments), draws and checks never are."""
+        outside = [t.array for t in self.external.values()] + inputs
+        written = [w for st in statements if st.kind != "create" for w in st.writes]
+        live = [self._resolve(a) for a in kept_arrays]
+        kept = []
+        for statement in reversed(statements):
+            if statement.kind == "create" and not any(_overlaps(r, written)
+                                                      for r in statement.results):
+                continue
+            removable = statement.kind in ("call", "create", "write") and not (
+                statement.call.kind == "draw" or statement.mask_shape is not None
+                or any(_overlaps(w, outside)
+                                                     for w in statement.writes))
+            if removable and not any(_overlaps(self._resolve(w), live)
+                                     for w in statement.writes):
+                continue
+            kept.append(statement)
+            live += [self._resolve(r) for r in statement.reads]
+        return kept[::-1]
+
+    # ------------------------------------------------------------------ emitting
+    def _emit(self, statement):
+        call, kind = statement.call, statement.kind
+        if kind == "input":
+            name = self._name(statement.results[0], "x")
+            self._line(f"copyto({name}, a{call})", "(input)", f"copyto({name}, argument)",
+                       statement.results[0], "input")
             return
-        shown = f"{name_of(func)}({self._args(args, kwargs)})"
-        if kind == "create" and not self._is_written(results[0].array):
-            self.views.append(f"{self._name(results[0].array, 'c')} = {shown}, a constant")
+        func, args, kwargs = call.func, call.args, call.kwargs
+        if kind == "guard":
+            name = self._array_name(statement.reads[0])
+            value = kwargs["value"]
+            self._line(f"if bool({name}) is not {value}: "
+                       f"guard_failed({self._name(call.op, 'k')}, 'a truth value')",
+                       call.op, f"check bool({name}) is {value}", None, "guard")
             return
-        out_names = [self._name(r.array, "b") for r in results]
+        if kind == "write":
+            if call.kind == "setitem":
+                target, index, value = (self._expr(a) for a in args)
+                line = f"{target}[{index}] = {value}"
+                self._line(line, call.op, line, None)
+            else:
+                line = f"{self._name(func, 'f')}({self._call_args(func, args, kwargs)})"
+                self._line(line, call.op, f"{name_of(func)}({self._args(args, kwargs)})", None)
+            return
+        results = statement.results
+        out_names = [self._name(r, "b") for r in results]
         out = out_names[0] if len(out_names) == 1 else "(" + ", ".join(out_names) + ")"
+        shown = f"{name_of(func)}({self._args(args, kwargs)}) -> {out}"
         if kind == "create":
             fill = FILLS.get(func)
             line = (f"{out}.fill({fill})" if fill is not None else
                     f"copyto({out}, {self._name(func, 'f')}({self._args(args, kwargs)}))")
-            self._emit(line, call.op, shown + f" -> {out}", results[0].array)
-            return
-        line = self._call_into(func, args, kwargs, out, results)
-        self._emit(line, call.op, f"{shown} -> {out}", results[0].array)
+        else:
+            line = self._call_into(func, args, kwargs, out, results)
+        if statement.mask_shape is not None:  # the selection's size is checked first
+            expression = line.split(" = ", 1)[1]
+            self.body.append(f"if {expression}.shape != {statement.mask_shape!r}: "
+                             f"guard_failed({self._name(call.op, 'k')}, "
+                             f"'the number of selected elements')")
+            shown += f", its shape checked to be {statement.mask_shape}"
+        self._line(line, call.op, shown, results[0])
+
+    def _line(self, line, op, text, result, kind="call"):
+        self.body.append(line)
+        self.counts[kind] += 1
+        self.plan_lines.append((op, text, "" if result is None else _shape_text(result)))
+
+    def _call_args(self, func, args, kwargs):
+        """Arguments of a ufunc call with out= passed by position (a faster call)."""
+        out = kwargs.get("out")
+        if isinstance(func, np.ufunc) and out is not None and len(args) == func.nin:
+            rest = {k: v for k, v in kwargs.items() if k != "out"}
+            outs = out if type(out) is tuple else (out,)
+            return self._args(tuple(args) + tuple(outs), rest)
+        return self._args(args, kwargs)
 
     def _call_into(self, func, args, kwargs, out, results):
         """Source of a call that writes func's result into the buffers `out`."""
+        if func in REDUCTIONS and len(args) == 1 and set(kwargs) <= {"axis", "keepdims"}:
+            # what np.sum etc. call, without their Python wrapper
+            func, args = REDUCTIONS[func], (args[0], kwargs.get("axis"), None)
+            return (f"{self._name(func, 'f')}({self._args(args, {})}, {out}, "
+                    f"{kwargs.get('keepdims', False)})")
         named = self._name(func, "f")
+        if isinstance(func, np.ufunc) and len(args) == func.nin:
+            return f"{named}({self._args(args, {})}, {out}" + "".join(
+                f", {k}={self._expr(v)}" for k, v in kwargs.items()) + ")"
         if isinstance(func, np.ufunc) or isinstance(getattr(func, "__self__", None),
                                                     np.ufunc) or func in WITH_OUT:
             return f"{named}({self._args(args, kwargs)}, out={out})"
@@ -240,7 +428,7 @@ class Program:
             return f"copyto({out}, {self._expr(args[0])}, casting='unsafe')"
         if func in (np.ndarray.copy, np.ndarray.flatten, np.reshape, np.ravel):
             source = args[0].array
-            target = results[0].array.reshape(source.shape)  # a view: the buffer is new
+            target = results[0].reshape(source.shape)  # a view: the buffer is new
             return f"copyto({self._name(target, 'v')}, {self._expr(args[0])})"
         if func is np.full:
             return f"copyto({out}, {self._expr(args[1])})"
@@ -251,24 +439,6 @@ class Program:
         if func is operator.getitem:
             return f"{out}[...] = {self._expr(args[0])}[{self._expr(args[1])}]"
         return f"copyto({out}, {named}({self._args(args, kwargs)}))"
-
-    def _guard(self, call):
-        stand_in, check = call.args[0], call.kwargs["check"]
-        value = call.kwargs["value"]
-        name = self._array_name(stand_in.array)
-        where = self._name(call.op, "k")
-        if check == "shape":
-            # the buffer has the capture's shape: recompute the masked selection and compare
-            # checked before the selection is copied into its buffer, of the capture's shape
-            expression = self.body[-1].split(" = ", 1)[1]
-            self.body.insert(len(self.body) - 1, f"if {expression}.shape != {value!r}: "
-                             f"guard_failed({where}, 'the number of selected elements')")
-        else:
-            self.body.append(f"if bool({name}) is not {value}: "
-                             f"guard_failed({where}, 'a truth value')")
-        self.counts["guard"] += 1
-        self.plan_lines.append((call.op, f"check bool({name}) is {value}" if check == "bool"
-                                else f"check the shape of {name} is {value}", ""))
 
     def _write_back(self, rec):
         for entry, name, scalar in rec.counters:
@@ -285,8 +455,9 @@ class Program:
                 self.epilogue.append(f"{t}.grad = None")
             elif grad is not None and isinstance(Tensor.__dict__["data"].__get__(grad),
                                                  Traced):
-                buffer = Tensor.__dict__["data"].__get__(grad).array
-                self.epilogue.append(f"{t}.grad = make({self._array_name(buffer)}, None)")
+                # one Tensor for each call's gradient, as PyTorch keeps one .grad
+                array = self._resolve(Tensor.__dict__["data"].__get__(grad).array)
+                self.epilogue.append(f"{t}.grad = {self._name(Tensor._make(array, None), 'g')}")
         for tensor, (_, version) in rec.tensors.items():
             if tensor._version != version:
                 self.epilogue.append(f"{self._name(tensor, 't')}._version += "
@@ -298,9 +469,11 @@ class Program:
         lines = [title, f"  {'#':>3}  {'op':<{width}}  NumPy call -> buffer"]
         for k, (op, text, shape) in enumerate(self.plan_lines, 1):
             lines.append(f"  {k:>3}  {op:<{width}}  {text}" + (f"   {shape}" if shape else ""))
-        if self.views:
-            lines.append("made once at capture, no work on replay:")
-            lines += [f"  {v}" for v in self.views]
+        views = [(v, f, b) for v, f, b in self.views if id(v) in self.names]
+        if views:
+            lines.append("views made once at capture (no work on replay):")
+            lines += [f"  {self.names[id(v)]} = {name_of(f)} of {self._array_name(b)}   "
+                      f"{_shape_text(v)}" for v, f, b in views]
         buffers = [obj for name, obj in self.namespace.items()
                    if name[0] in "xb" and name[1:].isdigit()]
         in_place = [obj for name, obj in self.namespace.items()
@@ -313,6 +486,10 @@ class Program:
             f"used in place (parameters, state: {sum(a.nbytes for a in in_place):,} bytes); "
             f"{len(self.scalars)} Python numbers read on each replay")
         return "\n".join(lines)
+
+
+def _overlaps(array, arrays):
+    return any(np.may_share_memory(array, a) for a in arrays)
 
 
 def _traced_in(x):
