@@ -18,7 +18,8 @@ import numpy as np
 from ..autograd import is_grad_enabled
 from ..tensor import Tensor
 from .lowering import MISS, GuardFailed, Program
-from .recording import CaptureError, Recording, Traced, instrument
+from .recording import (CaptureError, Recording, Traced, check_generators, generator_state,
+                        generators_seen_by, instrument)
 
 __all__ = ["jit", "CaptureError", "GuardFailed"]
 
@@ -71,11 +72,13 @@ class jit:
         rec = Recording()
         inputs = []
         copies = iter([Traced(a.copy()) for a in arrays])
+        generators = [(g, generator_state(g)) for g in generators_seen_by(self.fn)]
         try:
             with instrument(rec):
                 bound_args, bound_kwargs = _bind((args, kwargs), copies, inputs)
                 result = self.fn(*bound_args, **bound_kwargs)
                 outputs, rebuild = _split_outputs(result)
+            check_generators(rec, generators)
             rec.refused += [
                 f"the function adds gradients into the .grad of a tensor of shape "
                 f"{tensor.shape} that was not empty when the call began; call "

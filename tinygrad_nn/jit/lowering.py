@@ -24,6 +24,8 @@ MISS = object()  # what a replay returns when a check at its start says: capture
 WITH_OUT = {np.sum, np.mean, np.max, np.amax, np.min, np.amin, np.var, np.std, np.prod,
             np.dot, np.clip, np.cumsum, np.around, np.take, np.concatenate, np.stack,
             np.argmax, np.argmin, np.einsum, np.matmul}
+# Ufuncs that warn when out is given by position.
+NO_POSITIONAL = {np.maximum, np.minimum}
 # Reductions whose NumPy function is a thin wrapper of a ufunc's reduce.
 REDUCTIONS = {np.sum: np.add.reduce, np.max: np.maximum.reduce, np.amax: np.maximum.reduce,
               np.min: np.minimum.reduce, np.amin: np.minimum.reduce,
@@ -154,8 +156,10 @@ class Program:
 
     def _args(self, args, kwargs):
         parts = [self._expr(a) for a in args]
-        parts += [f"{k}={self._expr(v[0] if k == 'out' and type(v) is tuple and len(v) == 1 else v)}"
-                  for k, v in kwargs.items()]
+        for k, v in kwargs.items():
+            if k == "out" and type(v) is tuple and len(v) == 1:
+                v = v[0]  # out=(b0,) as out=b0
+            parts.append(f"{k}={self._expr(v)}")
         return ", ".join(parts)
 
     def _scalar(self, s):
@@ -404,7 +408,8 @@ class Program:
     def _call_args(self, func, args, kwargs):
         """Arguments of a ufunc call with out= passed by position (a faster call)."""
         out = kwargs.get("out")
-        if isinstance(func, np.ufunc) and out is not None and len(args) == func.nin:
+        if (isinstance(func, np.ufunc) and out is not None and len(args) == func.nin
+                and func not in NO_POSITIONAL):
             rest = {k: v for k, v in kwargs.items() if k != "out"}
             outs = out if type(out) is tuple else (out,)
             return self._args(tuple(args) + tuple(outs), rest)
@@ -418,7 +423,7 @@ class Program:
             return (f"{self._name(func, 'f')}({self._args(args, {})}, {out}, "
                     f"{kwargs.get('keepdims', False)})")
         named = self._name(func, "f")
-        if isinstance(func, np.ufunc) and len(args) == func.nin:
+        if isinstance(func, np.ufunc) and len(args) == func.nin and func not in NO_POSITIONAL:
             return f"{named}({self._args(args, {})}, {out}" + "".join(
                 f", {k}={self._expr(v)}" for k, v in kwargs.items()) + ")"
         if isinstance(func, np.ufunc) or isinstance(getattr(func, "__self__", None),

@@ -362,6 +362,7 @@ class Recording:
         self.refused = []       # reasons the capture cannot be replayed
         self.unsteady = False   # state was created during the capture: capture again next call
         self.restore = []       # undo actions, run when the capture ends
+        self.generators = {}    # id -> generator whose draws are noted
 
     def note(self, kind, func, args, kwargs, result):
         self.calls.append(Call(kind, func, args, kwargs, result, origin()))
@@ -503,14 +504,8 @@ class _RecordingGenerator:
             return method
 
         def draw(*args, **kwargs):
+            result = method(*unwrap(args), **unwrap(kwargs))
             rec = recording()
-            if rec is not None:
-                rec.drawing = True
-            try:
-                result = method(*unwrap(args), **unwrap(kwargs))
-            finally:
-                if rec is not None:
-                    rec.drawing = False
             if rec is None or not isinstance(result, np.ndarray):
                 return result
             traced = Traced(result)
@@ -519,16 +514,61 @@ class _RecordingGenerator:
         return draw
 
 
-def _watch_random(frame, event, func):
-    """sys.setprofile hook: a draw from a generator that is not wrapped would be frozen."""
-    if event == "c_call" and isinstance(getattr(func, "__self__", None),
-                                        (np.random.Generator, np.random.RandomState)):
-        rec = recording()
-        if rec is not None and not getattr(rec, "drawing", False):
+def generators_seen_by(fn):
+    """The random generators `fn` can reach by name (its globals, its closure) and NumPy's
+    global one: their state must not change during a capture unless the draws were noted."""
+    found = {id(np.random.mtrand._rand): np.random.mtrand._rand}
+    code = getattr(fn, "__code__", None)
+    values = [cell.cell_contents for cell in getattr(fn, "__closure__", None) or ()
+              if cell.cell_contents is not None] if code else []
+    if code is not None:
+        values += [fn.__globals__.get(name) for name in code.co_names]
+    for value in values:
+        if isinstance(value, (np.random.Generator, np.random.RandomState)):
+            found[id(value)] = value
+    return list(found.values())
+
+
+def generator_state(generator):
+    if isinstance(generator, np.random.Generator):
+        return generator.bit_generator.state
+    return generator.get_state(legacy=False)
+
+
+def check_generators(rec, states):
+    """Refuse the capture if a generator changed that no noted draw explains."""
+    for generator, state in states:
+        if id(generator) not in rec.generators and not _same_state(
+                state, generator_state(generator)):
             rec.refused.append(
-                f"a random draw (rng.{func.__name__}) from a generator that is not an "
-                f"attribute of a module the function calls (as Dropout's rng is): a replay "
-                f"would reuse the values of the capture [at {frame.f_code.co_qualname}]")
+                f"a random draw from {type(generator).__name__} {id(generator):#x}, which is "
+                f"not an attribute of a module the function calls (as Dropout's rng is): a "
+                f"replay would reuse the values of the capture")
+
+
+def _same_state(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    return np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+
+
+def _new_generator(*args, **kwargs):
+    """np.random.default_rng inside a captured function: new draws on every eager call."""
+    rec = recording()
+    if rec is not None:
+        rec.refused.append(f"a new random generator made inside the function [at {origin()}]: "
+                           f"each eager call would draw anew, a replay would not")
+    return np.random.default_rng(*args, **kwargs)
+
+
+class _RandomShim(types.ModuleType):
+    default_rng = staticmethod(_new_generator)
+
+    def __getattr__(self, name):
+        return getattr(np.random, name)
+
+
+_random_shim = _RandomShim("numpy.random")
 
 
 def _library_modules():
@@ -562,6 +602,7 @@ def _enter_module(rec, module):
     for name, value in list(attributes.items()):
         if isinstance(value, (np.random.Generator, np.random.RandomState)):
             attributes[name] = _RecordingGenerator(value)
+            rec.generators[id(value)] = value
             rec.restore.append(lambda a=attributes, n=name, v=value: a.__setitem__(n, v))
     buffers = attributes.get("_buffers")
     if isinstance(buffers, dict):
@@ -651,9 +692,7 @@ def instrument(rec):
         schedulers = getattr(optim, "lr_scheduler", None)
         if schedulers is not None:
             _set(schedulers.LRScheduler, "step", _refused_schedule_step, undo)
-        previous_profile = sys.getprofile()
-        sys.setprofile(_watch_random)
-        undo.append(lambda: sys.setprofile(previous_profile))
+        _set(numpy_shim, "random", _random_shim, undo)
         yield rec
     finally:
         _active.pop()
