@@ -114,7 +114,7 @@ def test_batches_in_order_and_reproducible_shuffles():
 @pytest.mark.parametrize("call, message", [
     (lambda X, y: data.batches(X, y[:-1], 4), "same length"),
     (lambda X, y: data.batches(X, y, 0), "batch_size"),
-    (lambda X, y: data.batches(X, y, 2.5), "batch_size"),
+    (lambda X, y: data.batches(X, y, -2), "batch_size"),
 ])
 def test_batches_bad_arguments_raise_at_the_call(call, message):
     X, y = np.zeros((10, 2)), np.arange(10)

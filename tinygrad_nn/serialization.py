@@ -14,8 +14,6 @@ import zipfile
 
 import numpy as np
 
-from .nn.module import Module
-
 __all__ = ["save", "load", "flatten", "unflatten"]
 
 
@@ -51,13 +49,14 @@ def unflatten(flat):
 
 
 def _arrays_to_save(module_or_state_dict):
-    if isinstance(module_or_state_dict, Module):
-        state = module_or_state_dict.state_dict()
-    elif isinstance(module_or_state_dict, dict):
-        state = flatten(module_or_state_dict)
-    else:
-        raise TypeError(f"save() takes a Module or a state dict, got "
-                        f"{type(module_or_state_dict).__name__}")
+    # Anything with a state_dict() (a Module, an optimizer, a schedule) saves its state dict:
+    # asking for the method, not for nn.Module, keeps this module free of nn.
+    if callable(getattr(module_or_state_dict, "state_dict", None)):
+        module_or_state_dict = module_or_state_dict.state_dict()
+    if not isinstance(module_or_state_dict, dict):
+        raise TypeError(f"save() takes a Module or a state dict (or anything with a "
+                        f"state_dict() method), got {type(module_or_state_dict).__name__}")
+    state = flatten(module_or_state_dict)
     arrays = {}
     for name, value in state.items():
         array = np.asarray(value)
