@@ -106,7 +106,8 @@ class Module:
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(f"register_buffer: name must be a non-empty str without '.', got "
                              f"{name!r}")
-        if name in self._parameters or name in self._modules or name in self.__dict__:
+        if (name in self._parameters or name in self._modules or name in self.__dict__
+                or hasattr(type(self), name)):
             raise KeyError(f"register_buffer: {type(self).__name__} already has an attribute "
                            f"{name!r}")
         if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
