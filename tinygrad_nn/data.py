@@ -133,8 +133,9 @@ def train_test_split(X, y, test_size=0.25, rng=None):
                          f"no training samples")
     classes, labels, counts = np.unique(y, return_inverse=True, return_counts=True)
     if counts.min() < 2:
-        raise ValueError(f"train_test_split: class {classes[np.argmin(counts)].tolist()!r} has only 1 "
-                         f"sample; a stratified split needs at least 2 per class")
+        rare = classes[np.argmin(counts)].tolist()
+        raise ValueError(f"train_test_split: class {rare!r} has only 1 sample; a stratified "
+                         f"split needs at least 2 per class")
     rng = generator(rng, "train_test_split")
     shares = counts * (n_test / len(y))
     per_class = np.floor(shares).astype(int)

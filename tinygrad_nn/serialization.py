@@ -11,6 +11,7 @@ Nested dicts (an optimizer's state) are stored flat under dotted names ("state.0
 import os
 import secrets
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -67,16 +68,28 @@ def _arrays_to_save(module_or_state_dict):
     return arrays
 
 
+def _path(path, where):
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{where}: path must be a str or os.PathLike, got "
+                        f"{type(path).__name__}")
+    return os.fspath(path)
+
+
 def save(module_or_state_dict, path):
     """Write a Module's state dict, or a (nested) dict of arrays and numbers, to `path` (str or
     os.PathLike) as an .npz archive, exactly at `path` (no suffix is added).
 
     The archive is written to a temporary file in the same folder, then renamed over `path`,
-    so a failure or a crash mid-write leaves any previous file at `path` intact.
+    so a failure or a crash mid-write leaves any previous file at `path` intact. A folder that
+    does not exist raises FileNotFoundError, and any other failure to write an OSError, each
+    naming `path`.
     """
+    path = _path(path, "save")
     arrays = _arrays_to_save(module_or_state_dict)
-    path = os.fspath(path)
     folder, filename = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save: cannot write {path!r}: the directory {folder!r} does "
+                                "not exist")
     temporary = os.path.join(folder, f".{filename}.{secrets.token_hex(4)}.tmp")
     try:
         with open(temporary, "xb") as file:
@@ -89,32 +102,49 @@ def save(module_or_state_dict, path):
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.remove(temporary)
+        if isinstance(error, OSError) and error.filename is not None:
+            # the error would name the hidden temporary file; name the user's path instead
+            raise type(error)(error.errno, f"save: cannot write {path!r} "
+                                           f"({error.strerror})") from None
         raise
+
+
+# How the first bytes of a file that is not an .npz archive say what it is.
+_NOT_NPZ = ((b"\x93NUMPY", "holds a single array (.npy)"),
+            (b"\x80", "looks like pickled data, which load() refuses to unpickle"))
 
 
 def load(path):
     """The state dict saved at `path`: {name: NumPy array}, flat (see `unflatten`).
 
-    Never unpickles: a file holding pickled data or object arrays raises ValueError.
+    Never unpickles. A file that is not an .npz archive of plain arrays (a text file, a
+    pickle, a single .npy array, an empty, truncated or damaged archive, object arrays inside)
+    raises ValueError naming `path`.
     """
+    path = _path(path, "load")
+    with open(path, "rb") as file:
+        start = file.read(6)
+        if not start.startswith(b"PK"):
+            what = next((what for magic, what in _NOT_NPZ if start.startswith(magic)),
+                        "is empty" if not start else f"starts with {start!r}")
+            raise ValueError(f"load: {path!r} is not an .npz state dict: it {what}")
+        file.seek(0)
+        try:
+            with np.load(file, allow_pickle=False) as archive:
+                return {name: _read_entry(archive, name, path) for name in archive.files}
+        except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as error:
+            raise ValueError(f"load: {path!r} is not a readable .npz state dict: it is "
+                             f"truncated or damaged ({error})") from None
+
+
+def _read_entry(archive, name, path):
     try:
-        archive = np.load(path, allow_pickle=False)
+        return archive[name]
     except ValueError as error:
-        raise ValueError(f"{os.fspath(path)!r} is not an .npz state dict; it looks like "
-                         f"pickled data, which load() refuses to unpickle ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{os.fspath(path)!r} holds a single array (.npy), not an .npz state "
-                         "dict")
-    with archive:
-        state = {}
-        for name in archive.files:
-            try:
-                state[name] = archive[name]
-            except ValueError as error:
-                raise ValueError(f"{os.fspath(path)!r}: entry {name!r} is an object array "
-                                 f"(pickled Python objects), which load() refuses to "
-                                 f"unpickle ({error})") from None
-        return state
+        if "allow_pickle" in str(error):
+            raise ValueError(f"load: {path!r}: entry {name!r} is an object array (pickled "
+                             f"Python objects), which load() refuses to unpickle") from None
+        raise ValueError(f"load: {path!r}: entry {name!r} is damaged ({error})") from None
