@@ -172,3 +172,35 @@ def test_cross_entropy_bad_labels(labels, error, message):
 def test_cross_entropy_needs_two_dimensional_logits():
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         nn.CrossEntropyLoss()(tg.Tensor(np.zeros(3), requires_grad=True), np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("prediction, target, message", [
+    ([[2.5], [0.3]], [[1.0], [0.0]], r"every prediction must be a probability in \[0, 1\], "
+                                     r"got 2.5 at index \(0, 0\)"),
+    ([-0.1, 0.5], [1.0, 0.0], "prediction .* got -0.1"),
+    ([float("nan"), 0.5], [1.0, 0.0], "prediction .* got nan at index"),
+    ([0.2, 0.5], [1.0, 2.0], r"every target must be a probability .* got 2.0 at index \(1,\)"),
+    ([0.2, 0.5], [float("nan"), 0.0], "target .* got nan"),
+])
+def test_bce_refuses_values_that_are_not_probabilities(prediction, target, message):
+    p = tg.Tensor(prediction, requires_grad=True)
+    with pytest.raises(ValueError, match=message + ".*BCEWithLogitsLoss"):
+        nn.BCELoss()(p, np.asarray(target, np.float32))
+    assert p.grad is None
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: nn.BCELoss(eps="1e-7"), TypeError, "eps must be a real number"),
+    (lambda: nn.BCELoss(eps=0.7), ValueError, "eps must be in"),
+    (lambda: nn.MSELoss()(tg.Tensor(np.arange(3)), np.zeros(3)), TypeError,
+     "MSELoss: the prediction must be floating-point, got dtype int64"),
+    (lambda: nn.L1Loss()(np.ones(2), np.ones(3)), ValueError, r"\(2,\).*\(3,\)"),
+])
+def test_more_loss_mistakes(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_losses_take_arrays_as_predictions():
+    loss = nn.MSELoss()(np.array([1.0, 3.0]), np.array([0.0, 1.0]))
+    assert loss.item() == pytest.approx(2.5)
