@@ -141,6 +141,8 @@ def test_batches_bad_arguments_raise_at_the_call(call, message):
     (lambda: data.batches(np.zeros((4, 2)), np.zeros(4), 2.5), TypeError,
      "batch_size must be an integer"),
     (lambda: data.batches(np.zeros((4, 2)), np.zeros(4), 2, rng=1.5), TypeError, "rng"),
+    (lambda: data.batches(np.zeros((4, 2)), np.zeros(4), 2, shuffle="no"), TypeError,
+     "shuffle must be True or False"),
     (lambda: data.batches(np.float32(1), np.zeros(4), 2), ValueError, r"shapes \(\) and \(4,\)"),
 ])
 def test_bad_arguments_name_the_argument(call, error, message):

@@ -117,6 +117,13 @@ def test_names_that_are_numpy_savez_keywords_are_fine(tmp_path):
     assert set(tg.load(tmp_path / "odd.npz")) == {"file", "allow_pickle"}
 
 
+def test_flatten_and_unflatten_take_mappings():
+    with pytest.raises(TypeError, match="flatten takes a dict, got list"):
+        serialization.flatten([1])
+    with pytest.raises(TypeError, match="unflatten takes a mapping, got str"):
+        serialization.unflatten("state.npz")
+
+
 def test_flatten_and_unflatten_refuse_ambiguous_names():
     with pytest.raises(ValueError, match="a.b"):
         serialization.flatten({"a.b": 1, "a": {"b": 2}})

@@ -92,6 +92,8 @@ def batches(X, y, batch_size, shuffle=True, rng=None):
     divide N. Call it once per epoch."""
     X, y = _samples_and_labels(X, y, "batches")
     batch_size = positive_int("batch_size", batch_size, "batches")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"batches: shuffle must be True or False, got {shuffle!r}")
     order = generator(rng, "batches").permutation(len(X)) if shuffle else np.arange(len(X))
     return _batches_in_order(X, y, order, batch_size)
 

@@ -21,6 +21,8 @@ __all__ = ["save", "load", "flatten", "unflatten"]
 def flatten(state, prefix=""):
     """{"state": {0: {"step": 3}}} -> {"state.0.step": 3}: nested dicts as one level of dotted
     names (an empty nested dict leaves no name). ValueError if two paths give the same name."""
+    if not isinstance(state, dict):
+        raise TypeError(f"flatten takes a dict, got {type(state).__name__}")
     flat = {}
     for key, value in state.items():
         name = f"{prefix}{key}"
@@ -35,6 +37,8 @@ def flatten(state, prefix=""):
 def unflatten(flat):
     """{"state.0.step": 3} -> {"state": {"0": {"step": 3}}}: the inverse of `flatten` (keys
     come back as strings). ValueError if a name is both a value and a prefix of another."""
+    if not hasattr(flat, "items"):
+        raise TypeError(f"unflatten takes a mapping, got {type(flat).__name__}")
     nested = {}
     for name, value in flat.items():
         *parents, last = str(name).split(".")

@@ -367,3 +367,10 @@ def test_embedding_bad_indices(indices, error, message):
 def test_embedding_bad_sizes(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("layer", [nn.BatchNorm1d(2), nn.LayerNorm(2)])
+def test_normalisation_of_integers_is_refused(layer):
+    with pytest.raises(TypeError, match=f"{type(layer).__name__} expects floating-point input, "
+                                        "got dtype int64"):
+        layer(np.arange(6).reshape(3, 2))

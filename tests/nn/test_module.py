@@ -333,3 +333,19 @@ def test_register_buffer_before_super_init():
 
     with pytest.raises(AttributeError, match=r"super\(\)\.__init__\(\)"):
         Forgetful()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda net: setattr(net, "layers", 3), "cannot assign a int to 'layers', a sub-module of "
+                                            "Net: assign a Module, or None"),
+    (lambda net: net.train("no"), "mode must be True or False, got 'no'"),
+    (lambda net: net.load_state_dict(net.state_dict(), strict="yes"), "strict must be True"),
+])
+def test_more_module_mistakes_change_nothing(call, message):
+    net = Net()
+    layers = net.layers
+    before = snapshot(net)
+    with pytest.raises(TypeError, match=message):
+        call(net)
+    assert net.layers is layers and net.training
+    assert_unchanged(net, before)

@@ -64,6 +64,10 @@ class Module:
                             f"of {type(self).__name__}: assign an nn.Parameter, or None to "
                             f"remove it (to change its values, use {name}.copy_(...) under "
                             f"tg.no_grad())")
+        if name in self._modules and not (value is None or isinstance(value, (Module,
+                                                                              Parameter))):
+            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a sub-module "
+                            f"of {type(self).__name__}: assign a Module, or None to remove it")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             if value is not None:
                 self._check_buffer_value(name, value)
@@ -196,6 +200,8 @@ class Module:
     def train(self, mode=True):
         """Set training mode (Dropout and batch norm's batch statistics active) on this
         module and all below it; returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"train(mode): mode must be True or False, got {mode!r}")
         for module in self.modules():
             module.training = bool(mode)
         return self
@@ -229,6 +235,8 @@ class Module:
                             f"tg.load(path) returns), got {type(state_dict).__name__}"
                             + (": pass tg.load(path), not the path"
                                if isinstance(state_dict, (str, os.PathLike)) else ""))
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
         own = dict(self._named_state())
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]

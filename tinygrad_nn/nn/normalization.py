@@ -10,8 +10,11 @@ from .module import Module, Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
-def _as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+def _as_tensor(x, where):
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    if x.dtype.kind != "f":
+        raise TypeError(f"{where} expects floating-point input, got dtype {x.dtype}")
+    return x
 
 
 def _eps(eps, where):
@@ -48,7 +51,7 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
 
     def forward(self, x):
-        x = _as_tensor(x)
+        x = _as_tensor(x, type(self).__name__)
         if x.ndim not in self.input_dims or x.shape[1] != self.num_features:
             layouts = " or ".join(("(N, C)", "(N, C, L)", "(N, C, H, W)")[d - 2]
                                   for d in self.input_dims)
@@ -114,7 +117,7 @@ class LayerNorm(Module):
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
 
     def forward(self, x):
-        x = _as_tensor(x)
+        x = _as_tensor(x, "LayerNorm")
         k = len(self.normalized_shape)
         if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim < k:
             raise ValueError(f"LayerNorm{self.normalized_shape} expects input whose last {k} "
