@@ -30,8 +30,9 @@ def reference_sgd(p, grads, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
     return p
 
 
-def reference_adam(p, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+def reference_adam(p, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
     """torch.optim.Adam's rule, written out in NumPy float64; None in grads = no step."""
+    beta1, beta2 = betas
     p = p.copy()
     m = np.zeros_like(p)
     v = np.zeros_like(p)
@@ -48,8 +49,9 @@ def reference_adam(p, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=
     return p
 
 
-def reference_adamw(p, grads, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+def reference_adamw(p, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
     """torch.optim.AdamW's rule: decoupled decay p ← p(1 - lr·wd), then Adam on the gradient."""
+    beta1, beta2 = betas
     p = p.copy()
     m, v = np.zeros_like(p), np.zeros_like(p)
     for t, g in enumerate(grads, start=1):
@@ -87,45 +89,34 @@ def run(optimizer_class, start, grads, **hyperparameters):
 START = np.random.default_rng(42).normal(size=(3, 4))
 
 
-@pytest.mark.parametrize("hyperparameters", [
-    {"lr": 0.1},
-    {"lr": 0.1, "momentum": 0.9},
-    {"lr": 0.05, "momentum": 0.8, "nesterov": True},
-    {"lr": 0.1, "weight_decay": 0.01},
-    {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
-], ids=["plain", "momentum", "nesterov", "weight_decay", "all"])
-def test_sgd_matches_the_torch_rule(hyperparameters):
+RULES = [
+    (optim.SGD, reference_sgd, {"lr": 0.1}),
+    (optim.SGD, reference_sgd, {"lr": 0.1, "momentum": 0.9}),
+    (optim.SGD, reference_sgd, {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+    (optim.SGD, reference_sgd, {"lr": 0.1, "weight_decay": 0.01}),
+    (optim.SGD, reference_sgd, {"lr": 0.05, "momentum": 0.9, "nesterov": True,
+                                "weight_decay": 0.1}),
+    (optim.Adam, reference_adam, {"lr": 0.01}),
+    (optim.Adam, reference_adam, {"lr": 0.1, "betas": (0.8, 0.99), "eps": 1e-6}),
+    (optim.Adam, reference_adam, {"lr": 0.01, "weight_decay": 0.1}),
+    (optim.AdamW, reference_adamw, {}),
+    (optim.AdamW, reference_adamw, {"lr": 0.05, "betas": (0.8, 0.95), "eps": 1e-6,
+                                    "weight_decay": 0.3}),
+    (optim.AdamW, reference_adamw, {"lr": 0.01, "weight_decay": 0.0}),
+    (optim.RMSprop, reference_rmsprop, {}),
+    (optim.RMSprop, reference_rmsprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-3}),
+    (optim.RMSprop, reference_rmsprop, {"lr": 0.01, "momentum": 0.9}),
+    (optim.RMSprop, reference_rmsprop, {"lr": 0.005, "alpha": 0.95, "momentum": 0.5,
+                                        "weight_decay": 0.1}),
+]
+
+
+@pytest.mark.parametrize("optimizer_class, reference, hyperparameters", RULES,
+                         ids=[f"{c.__name__}-{'-'.join(h) or 'default'}" for c, _, h in RULES])
+def test_updates_match_the_torch_rules(optimizer_class, reference, hyperparameters):
     grads = gradient_sequence(START.shape)
-    np.testing.assert_allclose(run(optim.SGD, START, grads, **hyperparameters),
-                               reference_sgd(START, grads, **hyperparameters), rtol=1e-12)
-
-
-@pytest.mark.parametrize("hyperparameters", [
-    {"lr": 0.01},
-    {"lr": 0.1, "betas": (0.8, 0.99), "eps": 1e-6},
-    {"lr": 0.01, "weight_decay": 0.1},
-], ids=["default", "betas_eps", "weight_decay"])
-def test_adam_matches_the_torch_rule(hyperparameters):
-    grads = gradient_sequence(START.shape)
-    expected_kwargs = dict(hyperparameters)
-    if "betas" in expected_kwargs:
-        expected_kwargs["beta1"], expected_kwargs["beta2"] = expected_kwargs.pop("betas")
-    np.testing.assert_allclose(run(optim.Adam, START, grads, **hyperparameters),
-                               reference_adam(START, grads, **expected_kwargs), rtol=1e-12)
-
-
-@pytest.mark.parametrize("hyperparameters", [
-    {},
-    {"lr": 0.05, "betas": (0.8, 0.95), "eps": 1e-6, "weight_decay": 0.3},
-    {"lr": 0.01, "weight_decay": 0.0},
-], ids=["default", "all", "no_decay"])
-def test_adamw_matches_the_torch_rule(hyperparameters):
-    grads = gradient_sequence(START.shape)
-    expected_kwargs = dict(hyperparameters)
-    if "betas" in expected_kwargs:
-        expected_kwargs["beta1"], expected_kwargs["beta2"] = expected_kwargs.pop("betas")
-    np.testing.assert_allclose(run(optim.AdamW, START, grads, **hyperparameters),
-                               reference_adamw(START, grads, **expected_kwargs), rtol=1e-12)
+    np.testing.assert_allclose(run(optimizer_class, START, grads, **hyperparameters),
+                               reference(START, grads, **hyperparameters), rtol=1e-12)
 
 
 def test_adamw_decay_is_decoupled_from_the_gradient():
@@ -133,18 +124,6 @@ def test_adamw_decay_is_decoupled_from_the_gradient():
     moved = run(optim.AdamW, START, [np.zeros_like(START)], lr=0.1, weight_decay=0.5)
     np.testing.assert_allclose(moved, START * (1 - 0.1 * 0.5), rtol=1e-15)
     assert optim.AdamW([nn.Parameter(START)]).weight_decay == 1e-2
-
-
-@pytest.mark.parametrize("hyperparameters", [
-    {},
-    {"lr": 0.01, "alpha": 0.9, "eps": 1e-3},
-    {"lr": 0.01, "momentum": 0.9},
-    {"lr": 0.005, "alpha": 0.95, "momentum": 0.5, "weight_decay": 0.1},
-], ids=["default", "alpha_eps", "momentum", "all"])
-def test_rmsprop_matches_the_torch_rule(hyperparameters):
-    grads = gradient_sequence(START.shape)
-    np.testing.assert_allclose(run(optim.RMSprop, START, grads, **hyperparameters),
-                               reference_rmsprop(START, grads, **hyperparameters), rtol=1e-12)
 
 
 def test_adam_first_step_moves_each_entry_by_lr():

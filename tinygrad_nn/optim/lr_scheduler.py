@@ -18,14 +18,17 @@ __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR"]
 class LRScheduler:
     """Base of the schedules: `base_lr` is the optimizer's lr when the schedule was made,
     `last_epoch` the number of `step()` calls so far; `lr_at(epoch)` is the schedule.
-    Subclasses list their settings in `settings` (name -> reader from a state dict)."""
+    Subclasses list their settings in `settings`: name -> (reader from a state dict, check
+    that returns the value to store)."""
 
     settings = {}
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer, **settings):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__} takes an optimizer (tg.optim.SGD, ...), "
                             f"got {type(optimizer).__name__}")
+        for name, value in self.check_settings(**settings).items():
+            setattr(self, name, value)
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_epoch = 0
@@ -55,7 +58,8 @@ class LRScheduler:
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"{where} takes a state dict (a mapping), got "
                             f"{type(state_dict).__name__}")
-        readers = {"base_lr": read_float, "last_epoch": read_count, **self.settings}
+        readers = {"base_lr": read_float, "last_epoch": read_count,
+                   **{name: read for name, (read, _) in self.settings.items()}}
         values = read_fields(where, readers, state_dict)
         at_least_zero("base_lr", values["base_lr"], where)
         self.check_settings(**{name: values[name] for name in self.settings})
@@ -64,7 +68,8 @@ class LRScheduler:
 
     def check_settings(self, **settings):
         """The settings as stored; TypeError/ValueError naming a bad one."""
-        raise NotImplementedError
+        return {name: check(name, settings[name], type(self).__name__)
+                for name, (_, check) in self.settings.items()}
 
     def __repr__(self):
         settings = ", ".join(f"{name}={getattr(self, name)}" for name in self.settings)
@@ -75,16 +80,10 @@ class StepLR(LRScheduler):
     """lr = base_lr · gamma^(epoch // step_size): the rate is multiplied by gamma every
     step_size epochs, as torch.optim.lr_scheduler.StepLR."""
 
-    settings = {"step_size": read_count, "gamma": read_float}
+    settings = {"step_size": (read_count, positive_int), "gamma": (read_float, at_least_zero)}
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        super().__init__(optimizer)
-        for name, value in self.check_settings(step_size, gamma).items():
-            setattr(self, name, value)
-
-    def check_settings(self, step_size, gamma):
-        return {"step_size": positive_int("step_size", step_size, "StepLR"),
-                "gamma": at_least_zero("gamma", gamma, "StepLR")}
+        super().__init__(optimizer, step_size=step_size, gamma=gamma)
 
     def lr_at(self, epoch):
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -95,16 +94,10 @@ class CosineAnnealingLR(LRScheduler):
     down to eta_min at epoch T_max (and back up after it, a cosine), as
     torch.optim.lr_scheduler.CosineAnnealingLR."""
 
-    settings = {"T_max": read_count, "eta_min": read_float}
+    settings = {"T_max": (read_count, positive_int), "eta_min": (read_float, at_least_zero)}
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        super().__init__(optimizer)
-        for name, value in self.check_settings(T_max, eta_min).items():
-            setattr(self, name, value)
-
-    def check_settings(self, T_max, eta_min):
-        return {"T_max": positive_int("T_max", T_max, "CosineAnnealingLR"),
-                "eta_min": at_least_zero("eta_min", eta_min, "CosineAnnealingLR")}
+        super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
 
     def lr_at(self, epoch):
         cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
