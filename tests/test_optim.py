@@ -559,3 +559,21 @@ def test_bad_schedule_states_change_nothing(change, error, message):
     assert schedule.state_dict() == before
     with pytest.raises(TypeError, match="mapping"):
         schedule.load_state_dict("schedule.npz")
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_gradient_of_the_wrong_shape_stops_the_step_before_any_change(name):
+    model, x, y = make_problem(seed=0)
+    optimizer = OPTIMIZERS[name](model.parameters())
+    train(model, optimizer, x, y, 2)
+    before_model, before_state = model.state_dict(), optimizer.state_dict()
+    nn.MSELoss()(model(x), y).backward()
+    model[2].bias.grad = tg.Tensor(np.ones(3, np.float32))  # the last parameter
+    with pytest.raises(ValueError, match=r"parameter 3 has shape \(1,\) but its .grad has "
+                                         r"shape \(3,\)"):
+        optimizer.step()
+    for key, array in model.state_dict().items():
+        np.testing.assert_array_equal(array, before_model[key])
+    for index, entry in before_state["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(optimizer.state[index][key], value)

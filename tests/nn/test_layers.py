@@ -132,6 +132,7 @@ def test_dropout_probability_out_of_range(p):
     (lambda: nn.Dense(True, 4), TypeError, "in_features must be an integer"),
     (lambda: nn.Dense(2, 4, rng="seed"), TypeError, "rng"),
     (lambda: nn.Dense(2, 4, rng=-1), ValueError, "rng"),
+    (lambda: nn.Dense(2, 4, init=["he"]), ValueError, "init must be one of"),
     (lambda: nn.Dropout("0.5"), TypeError, "p must be a real number"),
     (lambda: nn.Dropout(1.0), ValueError, r"p must be in \[0, 1\)"),
     (lambda: nn.LeakyReLU("0.1"), TypeError, "negative_slope"),

@@ -31,7 +31,7 @@ class Dense(Module):
         super().__init__()
         in_features = positive_int("in_features", in_features, "Dense")
         out_features = positive_int("out_features", out_features, "Dense")
-        if init not in INITIAL_WEIGHT_STD:
+        if not isinstance(init, str) or init not in INITIAL_WEIGHT_STD:
             raise ValueError(f"init must be one of {sorted(INITIAL_WEIGHT_STD)}, got {init!r}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
         rng = generator(rng, "Dense")

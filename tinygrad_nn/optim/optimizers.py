@@ -148,10 +148,15 @@ class Optimizer:
     def gradients(self):
         """(index, parameter, gradient) for every parameter that has a gradient, with L2
         weight decay added (gradient + weight_decay · parameter) unless the optimizer decays
-        the weights itself; the .grad array itself is never modified."""
-        for index, p in enumerate(self.params):
-            if p.grad is None:
-                continue
+        the weights itself; the .grad array itself is never modified. Every gradient's shape
+        is checked before the first is given out, so a bad one stops the step before any
+        parameter changes."""
+        with_grad = [(index, p) for index, p in enumerate(self.params) if p.grad is not None]
+        for index, p in with_grad:
+            if p.grad.shape != p.shape:
+                raise ValueError(f"{type(self).__name__}.step: parameter {index} has shape "
+                                 f"{p.shape} but its .grad has shape {p.grad.shape}")
+        for index, p in with_grad:
             g = p.grad.data
             if self.weight_decay and not self.decoupled_weight_decay:
                 g = g + self.weight_decay * p.data
