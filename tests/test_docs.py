@@ -250,6 +250,19 @@ def test_every_docs_page_is_linked_from_the_manual_index():
                 f"docs/README.md does not link to {page}"
 
 
+def test_install_commands_name_existing_extras():
+    """`pip install -e ".[a,b]"` in any page names only extras that pyproject.toml defines (pip
+    itself only warns about an unknown extra)."""
+    tomllib = pytest.importorskip("tomllib")
+    with open(REPO_ROOT / "pyproject.toml", "rb") as f:
+        extras = set(tomllib.load(f)["project"]["optional-dependencies"])
+    for page in pages():
+        text = (REPO_ROOT / page).read_text(encoding="utf-8")
+        for named in re.findall(r"pip install -e \"?\.\[([\w,-]+)\]", text):
+            unknown = set(named.split(",")) - extras
+            assert not unknown, f"{page}: pip install names unknown extras {sorted(unknown)}"
+
+
 def test_expected_output_comparison():
     """The wildcard rules the pages rely on."""
     assert _matches(["a ... c"], ["a b b c"])
