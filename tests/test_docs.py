@@ -25,8 +25,9 @@ tested as soon as it exists. How a page's code blocks are treated, by the fence'
 - Any other block (```console, ```text that does not follow a python block, plain ```) is shown,
   not run. The README's two commands are run by .ci/run instead.
 
-Fences must start at the beginning of the line (a ```python fence indented inside a list would
-not be found, so one is an error), and a page's relative links must point to existing files.
+Fences must start at the beginning of the line and say ```python (an indented fence, or ```py,
+would never run, so either is an error); a page's relative links must point to existing files;
+every page in docs/ must be linked from docs/README.md, the manual's table of contents.
 """
 import contextlib
 import difflib
@@ -51,7 +52,7 @@ FENCE = re.compile(r"^(`{3,})\s*(\S*)\s*(.*)$")
 
 @dataclass
 class Block:
-    page: str      # path relative to the repo root, e.g. "docs/internals.md"
+    page: str      # path relative to the repo root, e.g. "docs/how-it-works.md"
     line: int      # 1-based line of the first code line
     language: str  # "python", "text", ...
     options: str   # the rest of the info string ("no-run", "needs=graphviz", ...)
@@ -222,12 +223,15 @@ def test_no_run_blocks_stay_rare():
     assert len(not_run) <= MAX_NO_RUN, f"too many blocks marked no-run: {not_run}"
 
 
-def test_every_python_fence_starts_a_line():
-    """An indented fence is not parsed, so its code would silently never run."""
+def test_every_python_fence_is_found():
+    """An indented fence is not parsed, and ```py is not ```python: their code would silently
+    never run."""
     for page in pages():
         for number, line in enumerate((REPO_ROOT / page).read_text().splitlines(), 1):
-            assert not re.match(r"\s+`{3,}\s*python", line), \
+            assert not re.match(r"\s+`{3,}\s*py", line), \
                 f"{page}:{number}: a ```python fence must start at the beginning of the line"
+            assert not re.match(r"`{3,}\s*(py|python3|pycon)\b", line), \
+                f"{page}:{number}: write ```python, so that the block runs"
 
 
 def test_relative_links_point_to_files():
