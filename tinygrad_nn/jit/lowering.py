@@ -11,7 +11,9 @@ new capture), a branch on an array's value is checked where it happened.
 The function is generated as Python source, one line per NumPy call, and compiled: the replay
 pays for nothing but the NumPy calls. `Program.plan` is the same program for people to read.
 """
+import functools
 import operator
+import textwrap
 
 import numpy as np
 
@@ -84,6 +86,9 @@ class Program:
         self.prelude, self.body, self.epilogue = [], [], []
         self.plan_lines, self.views, self.view_ids = [], [], set()
         self.folded = []         # statements computed once, at capture
+        self.sources = []        # "s0 = SGD.lr": the numbers read anew on each replay
+        self.checked = []        # what the checks at the start of a replay look at
+        self.after = []          # what a replay updates besides arrays
         self.counts = {"input": 0, "call": 0, "guard": 0}
         for traced in inputs:
             self._name(traced.array, "x")
@@ -168,7 +173,7 @@ class Program:
         if name is not None:
             return name
         if s.source is not None:
-            container, key, item = s.source
+            container, key, item, label = s.source
             text = f"{self._name(container, 'h')}[{key!r}]" + ("" if item is None else
                                                                   f"[{item}]")
         elif s.func in SYMBOLS:
@@ -183,6 +188,8 @@ class Program:
         name = self.scalars[id(s)] = f"s{len(self.scalars)}"
         self.kept.append(s)
         self.prelude.append(f"{name} = {text}")
+        if s.source is not None:
+            self.sources.append(f"{name} = {label}")
         return name
 
     # ------------------------------------------------------------------ checks at the start
@@ -192,8 +199,16 @@ class Program:
             if Tensor.__dict__["data"].__get__(tensor) is array:
                 conditions.append(f"{self._name(tensor, 't')}.data is not "
                                   f"{self._name(array, 'p')}")
+        if conditions:
+            self.checked.append(f"{len(conditions)} tensors hold the same arrays")
         for module, training in rec.modules.items():
             conditions.append(f"{self._name(module, 'm')}.training is not {training}")
+        if rec.modules:
+            self.checked.append(f"{len(rec.modules)} modules are in the same train/eval mode")
+        empty = sum(1 for t, first in rec.grad_first.items()
+                    if first == ("read", None) and id(t) not in rec.born)
+        if empty:
+            self.checked.append(f"{empty} .grad are still None")
         for tensor, first in rec.grad_first.items():
             if first[0] == "read" and id(tensor) not in rec.born:
                 # the step read .grad as it was: None, or a gradient made before the call
@@ -209,6 +224,7 @@ class Program:
                 line = f"if {test} != {expected!r}: return MISS"
                 if line not in self.prelude:
                     self.prelude.append(line)
+                    self.checked.append(f"{test} == {expected!r}")
 
     # ------------------------------------------------------------------ statements
     def _statement(self, call, statements):
@@ -446,8 +462,11 @@ class Program:
         return f"copyto({out}, {named}({self._args(args, kwargs)}))"
 
     def _write_back(self, rec):
+        start = len(self.epilogue)
         for entry, name, scalar in rec.counters:
             self.epilogue.append(f"{self._name(entry, 'h')}[{name!r}] = {self._scalar(scalar)}")
+        if rec.counters:
+            self.after.append(f"{len(rec.counters)} step counters")
         for array, traced in rec.rebound:
             self.epilogue.append(f"copyto({self._name(array, 'p')}, "
                                  f"{self._array_name(traced.array)})")
@@ -463,17 +482,32 @@ class Program:
                 # one Tensor for each call's gradient, as PyTorch keeps one .grad
                 array = self._resolve(Tensor.__dict__["data"].__get__(grad).array)
                 self.epilogue.append(f"{t}.grad = {self._name(Tensor._make(array, None), 'g')}")
+        grads = sum(".grad = " in line for line in self.epilogue[start:])
+        if grads:
+            self.after.append(f"{grads} .grad")
+        versions = 0
         for tensor, (_, version) in rec.tensors.items():
             if tensor._version != version:
+                versions += 1
                 self.epilogue.append(f"{self._name(tensor, 't')}._version += "
                                      f"{tensor._version - version}")
+        if versions:
+            self.after.append(f"{versions} version counters")
 
     # ------------------------------------------------------------------ for people
     def _plan(self, title):
         width = max([len(op) for op, _, _ in self.plan_lines] + [2])
-        lines = [title, f"  {'#':>3}  {'op':<{width}}  NumPy call -> buffer"]
+        lines = [title]
+        wrap = functools.partial(textwrap.fill, width=100, subsequent_indent="    ")
+        if self.checked:
+            lines.append(wrap("checked first (else a new capture): " + ", ".join(self.checked)))
+        if self.sources:
+            lines.append(wrap("read on each replay: " + ", ".join(self.sources)))
+        lines.append(f"  {'#':>3}  {'op':<{width}}  NumPy call -> buffer")
         for k, (op, text, shape) in enumerate(self.plan_lines, 1):
             lines.append(f"  {k:>3}  {op:<{width}}  {text}" + (f"   {shape}" if shape else ""))
+        if self.after:
+            lines.append(wrap("then set: " + ", ".join(self.after)))
         views = [(v, f, b) for v, f, b in self.views if id(v) in self.names]
         if views:
             lines.append("views made once at capture (no work on replay):")
@@ -484,12 +518,12 @@ class Program:
         in_place = [obj for name, obj in self.namespace.items()
                     if name[0] == "p" and name[1:].isdigit()]
         nbytes = sum(b.nbytes for b in buffers)
-        lines.append(
+        lines.append(wrap(
             f"summary: {len(self.plan_lines)} lines per replay ({self.counts['input']} input "
             f"copies, {self.counts['call']} NumPy calls, {self.counts['guard']} checks); "
             f"{len(buffers)} buffers allocated once ({nbytes:,} bytes); {len(in_place)} arrays "
             f"used in place (parameters, state: {sum(a.nbytes for a in in_place):,} bytes); "
-            f"{len(self.scalars)} Python numbers read on each replay")
+            f"{len(self.scalars)} Python numbers read on each replay"))
         return "\n".join(lines)
 
 

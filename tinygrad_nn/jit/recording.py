@@ -176,8 +176,9 @@ for _name, _ufunc in [("neg", np.negative), ("pos", np.positive), ("abs", np.abs
 class Scalar:
     """Stands in for a Python number an optimizer computes with (a hyperparameter such as lr,
     a step counter, or an expression of them): `value` is the number; `source` says where a
-    hyperparameter or counter is read from on each replay ((container, key, item) read as
-    container[key] or container[key][item]); else `func(*args)` computed it."""
+    hyperparameter or counter is read from on each replay ((container, key, item, label): read
+    as container[key] or container[key][item], described as label); else `func(*args)`
+    computed it."""
     __slots__ = ("value", "source", "func", "args")
 
     def __init__(self, value, source=None, func=None, args=()):
@@ -615,23 +616,24 @@ def _enter_module(rec, module):
 def _enter_optimizer(rec, optimizer):
     """Before an optimizer's step: its hyperparameters and step counters become Scalars read
     anew on each replay, its state arrays stand-ins."""
-    attributes = vars(optimizer)
+    attributes, kind = vars(optimizer), type(optimizer).__name__
     values = {}
     for name in type(optimizer).hyperparameters:
         value = values[name] = attributes[name]
         if isinstance(value, tuple):
-            attributes[name] = tuple(Scalar(v, (attributes, name, i)) for i, v in
-                                     enumerate(value))
+            attributes[name] = tuple(Scalar(v, (attributes, name, i, f"{kind}.{name}[{i}]"))
+                                     for i, v in enumerate(value))
         elif isinstance(value, (bool, int, float)):
-            attributes[name] = Scalar(value, (attributes, name, None))
+            attributes[name] = Scalar(value, (attributes, name, None, f"{kind}.{name}"))
     rec.optimizers.setdefault(optimizer, values)
     before = {index: dict(entry) for index, entry in optimizer.state.items()}
-    for entry in optimizer.state.values():
+    for index, entry in optimizer.state.items():
         for name, value in entry.items():
             if type(value) is np.ndarray:
                 entry[name] = rec.external_array(value)
             elif isinstance(value, int):
-                entry[name] = Scalar(value, (entry, name, None))
+                label = f"{kind}.state[{index}][{name!r}]"
+                entry[name] = Scalar(value, (entry, name, None, label))
     return values, before
 
 
@@ -650,7 +652,7 @@ def _leave_optimizer(rec, optimizer, values, before):
         for name, value in entry.items():
             previous = None if old is None else old.get(name)
             if isinstance(value, Scalar):
-                if value.source != (entry, name, None):
+                if value.source is None or value.source[0] is not entry:
                     rec.counters.append((entry, name, value))
                 entry[name] = value.value
             elif isinstance(value, Traced):
