@@ -69,7 +69,7 @@ def test_circles_sgd_momentum_50_steps_bit_for_bit():
         assert same_bits(loss_a.data, loss_b.data)
     assert_same_state(model_a, model_b, opt_a, opt_b)
     assert "Affine.backward" in step.plan and "SGD.step" in step.plan
-    assert step.plan.splitlines()[-1].startswith("summary:")
+    assert "\nsummary: " in step.plan
 
 
 def mlp_dropout_setup():
@@ -308,7 +308,7 @@ def test_plan_lists_the_program():
     lines = step.plan.splitlines()
     assert lines[0].startswith("tg.jit plan of")
     assert any("matmul(x0, p0) -> b0" in line for line in lines)
-    assert "buffers allocated once" in lines[-1]
+    assert "buffers allocated" in step.plan.split("summary:")[1]
 
 
 def test_arguments_that_require_grad_are_refused():
@@ -318,3 +318,68 @@ def test_arguments_that_require_grad_are_refused():
 
 def test_capture_error_is_a_runtime_error():
     assert issubclass(CaptureError, RuntimeError) and issubclass(GuardFailed, RuntimeError)
+
+
+def batch_norm_setup():
+    rng = np.random.default_rng(5)
+    model = nn.Sequential(nn.Dense(6, 16, rng=rng), nn.BatchNorm1d(16), nn.ReLU(),
+                          nn.LayerNorm(16), nn.Dense(16, 3, rng=rng))
+    return model, nn.CrossEntropyLoss(), optim.AdamW(model.parameters(), lr=0.01)
+
+
+def test_batch_norm_adamw_cosine_schedule_with_evaluation_bit_for_bit():
+    eager, step, (model_a, opt_a), (model_b, opt_b) = twins(batch_norm_setup)
+    schedules = [optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10) for opt in (opt_a, opt_b)]
+    evaluate_a, evaluate_b = (lambda x: model_a(x)), tg.jit(lambda x: model_b(x))
+    rng = np.random.default_rng(6)
+    for epoch in range(10):
+        for _ in range(5):
+            x = rng.standard_normal((8, 6)).astype(np.float32)
+            y = rng.integers(0, 3, 8)
+            assert same_bits(eager(tg.Tensor(x), tg.Tensor(y)).data,
+                             step(tg.Tensor(x), tg.Tensor(y)).data)
+        for schedule in schedules:
+            schedule.step()
+        for model in (model_a, model_b):
+            model.eval()
+        with tg.no_grad():
+            x = tg.Tensor(rng.standard_normal((4, 6)).astype(np.float32))
+            assert same_bits(evaluate_a(x).data, evaluate_b(x).data)
+        for model in (model_a, model_b):
+            model.train()
+    assert_same_state(model_a, model_b, opt_a, opt_b)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: optim.RMSprop(p, lr=0.01, momentum=0.9, weight_decay=0.01),
+    lambda p: optim.RMSprop(p, lr=0.01),
+    lambda p: optim.SGD(p, lr=0.1, momentum=0.5, nesterov=True, weight_decay=1e-3),
+    lambda p: optim.Adam(p, lr=0.01, betas=(0.8, 0.9)),
+])
+def test_every_optimizer_replays_bit_for_bit(make):
+    def build():
+        model, loss_fn, _ = batch_norm_setup()
+        return model, loss_fn, make(model.parameters())
+    eager, step, (model_a, opt_a), (model_b, opt_b) = twins(build)
+    rng = np.random.default_rng(7)
+    for _ in range(8):
+        x, y = rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 3, 8)
+        assert same_bits(eager(tg.Tensor(x), tg.Tensor(y)).data,
+                         step(tg.Tensor(x), tg.Tensor(y)).data)
+    assert_same_state(model_a, model_b, opt_a, opt_b)
+
+
+def test_a_schedule_stepped_inside_the_function_is_refused():
+    model, loss_fn, opt = circles_setup()
+    schedule = optim.lr_scheduler.StepLR(opt, step_size=1)
+
+    @tg.jit
+    def step(x, y):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+        schedule.step()
+
+    X, Y = circles_data()
+    with pytest.raises(RuntimeError, match="between calls"):
+        step(tg.Tensor(X), tg.Tensor(Y))
