@@ -101,6 +101,7 @@ class Program:
         statements = self._skip_copies(statements, kept_arrays)
         statements = self._fold_constants(statements)
         statements = self._drop_unused(statements, kept_arrays, [t.array for t in inputs])
+        self._share_buffers(statements, kept_arrays)
         self._checks(rec)
         for statement in statements:
             self._emit(statement)
@@ -132,7 +133,10 @@ class Program:
         return name
 
     def _resolve(self, array):
-        return self.alias.get(id(array), array)
+        """The array used for `array` (a copy skipped, a repeat saved, a buffer shared)."""
+        while id(array) in self.alias:
+            array = self.alias[id(array)]
+        return array
 
     def _array_name(self, array):
         """The name of an array: p for one used in place, v for a view made at capture, c for
@@ -373,6 +377,30 @@ class Program:
             live += [self._resolve(r) for r in statement.reads]
         return kept[::-1]
 
+    def _share_buffers(self, statements, kept_arrays):
+        """A buffer whose last reader has run is reused for a later result of its shape and
+        dtype, as NumPy's allocator reuses freed memory: fewer arrays, warmer caches."""
+        viewed = [b for _, _, b in self.views]
+        keep = [self._resolve(a) for a in kept_arrays] + [t.array for t in self.external.values()]
+        last = {}  # id(array) -> index of the last statement that reads or writes it
+        for k, statement in enumerate(statements):
+            for a in statement.reads + statement.writes:
+                last[id(self._resolve(a))] = k
+        free, releases = {}, {}
+        for k, statement in enumerate(statements):
+            if statement.kind == "call" and len(statement.results) == 1:
+                result = statement.results[0]
+                if (id(result) not in self.alias and result.base is None
+                        and not _overlaps(result, keep + viewed)):
+                    pool = free.get((result.shape, result.dtype.str))
+                    if pool:
+                        self.alias[id(result)] = shared = pool.pop()
+                    else:
+                        shared = result
+                    releases.setdefault(last.get(id(result), k), []).append(shared)
+            for array in releases.pop(k, ()):
+                free.setdefault((array.shape, array.dtype.str), []).append(array)
+
     # ------------------------------------------------------------------ emitting
     def _emit(self, statement):
         call, kind = statement.call, statement.kind
@@ -398,7 +426,7 @@ class Program:
                 line = f"{self._name(func, 'f')}({self._call_args(func, args, kwargs)})"
                 self._line(line, call.op, f"{name_of(func)}({self._args(args, kwargs)})", None)
             return
-        results = statement.results
+        results = [self._resolve(r) for r in statement.results]
         out_names = [self._name(r, "b") for r in results]
         out = out_names[0] if len(out_names) == 1 else "(" + ", ".join(out_names) + ")"
         shown = f"{name_of(func)}({self._args(args, kwargs)}) -> {out}"
