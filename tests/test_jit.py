@@ -332,7 +332,7 @@ def test_batch_norm_adamw_cosine_schedule_with_evaluation_bit_for_bit():
     schedules = [optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10) for opt in (opt_a, opt_b)]
     evaluate_a, evaluate_b = (lambda x: model_a(x)), tg.jit(lambda x: model_b(x))
     rng = np.random.default_rng(6)
-    for epoch in range(10):
+    for _epoch in range(10):
         for _ in range(5):
             x = rng.standard_normal((8, 6)).astype(np.float32)
             y = rng.integers(0, 3, 8)

@@ -325,6 +325,7 @@ class Program:
                 copy = statement.results[0]
                 later = statements[k + 1:]
                 if (id(source) not in sources and id(source) not in self.external
+                        and source.strides == copy.strides  # the same layout as eager's
                         and not self._writes_between(later, 0, len(later), [source, copy])
                         and not any(_overlaps(r, [copy]) and r is not copy
                                     for s in later for r in s.reads)
@@ -378,8 +379,9 @@ class Program:
         return kept[::-1]
 
     def _share_buffers(self, statements, kept_arrays):
-        """A buffer whose last reader has run is reused for a later result of its shape and
-        dtype, as NumPy's allocator reuses freed memory: fewer arrays, warmer caches."""
+        """A buffer whose last reader has run is reused for a later result of its shape, dtype
+        and memory layout (a reduction's order follows the layout, so its bits do too), as
+        NumPy's allocator reuses freed memory: fewer arrays, warmer caches."""
         viewed = [b for _, _, b in self.views]
         keep = [self._resolve(a) for a in kept_arrays] + [t.array for t in self.external.values()]
         last = {}  # id(array) -> index of the last statement that reads or writes it
@@ -392,14 +394,14 @@ class Program:
                 result = statement.results[0]
                 if (id(result) not in self.alias and result.base is None
                         and not _overlaps(result, keep + viewed)):
-                    pool = free.get((result.shape, result.dtype.str))
+                    pool = free.get(_layout(result))
                     if pool:
                         self.alias[id(result)] = shared = pool.pop()
                     else:
                         shared = result
                     releases.setdefault(last.get(id(result), k), []).append(shared)
             for array in releases.pop(k, ()):
-                free.setdefault((array.shape, array.dtype.str), []).append(array)
+                free.setdefault(_layout(array), []).append(array)
 
     # ------------------------------------------------------------------ emitting
     def _emit(self, statement):
@@ -473,7 +475,7 @@ class Program:
         if isinstance(func, np.ufunc) or isinstance(getattr(func, "__self__", None),
                                                     np.ufunc) or func in WITH_OUT:
             return f"{named}({self._args(args, kwargs)}, out={out})"
-        if func is np.ndarray.astype:
+        if func is np.ndarray.astype or func is np.ascontiguousarray:
             return f"copyto({out}, {self._expr(args[0])}, casting='unsafe')"
         if func in (np.ndarray.copy, np.ndarray.flatten, np.reshape, np.ravel):
             source = args[0].array
@@ -553,6 +555,10 @@ class Program:
             f"used in place (parameters, state: {sum(a.nbytes for a in in_place):,} bytes); "
             f"{len(self.scalars)} Python numbers read on each replay"))
         return "\n".join(lines)
+
+
+def _layout(array):
+    return array.shape, array.dtype.str, array.strides
 
 
 def _overlaps(array, arrays):

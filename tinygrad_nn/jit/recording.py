@@ -444,7 +444,16 @@ class _NumpyShim(types.ModuleType):
             return a if dtype is None or a.dtype == dtype else a.astype(dtype)
         return np.asarray(a, dtype, **kwargs)
 
-    asanyarray = ascontiguousarray = asarray
+    asanyarray = asarray
+
+    @staticmethod
+    def ascontiguousarray(a, dtype=None, **kwargs):
+        if isinstance(a, Tensor):
+            a = a.data
+        if isinstance(a, Traced) and (dtype is None or a.dtype == dtype):
+            return a if a.flags.c_contiguous else run(np.ascontiguousarray, (a,), {})
+        return np.ascontiguousarray(unwrap(a), dtype, **kwargs) if not isinstance(
+            a, Traced) else run(np.ascontiguousarray, (a, dtype), kwargs)
 
     @staticmethod
     def array(a, dtype=None, copy=True, **kwargs):
