@@ -383,3 +383,12 @@ def test_a_schedule_stepped_inside_the_function_is_refused():
     X, Y = circles_data()
     with pytest.raises(RuntimeError, match="between calls"):
         step(tg.Tensor(X), tg.Tensor(Y))
+
+
+def test_an_argument_in_another_memory_layout_replays_as_eager():
+    w = tg.Tensor(np.random.default_rng(8).standard_normal((6, 5)).astype(np.float32))
+    f = tg.jit(lambda x: (x * w).sum(axis=0))
+    data = np.random.default_rng(9).standard_normal((5, 6)).astype(np.float32)
+    for x in (data.T, data.T.copy(), data.T, data.T.copy()):
+        assert tg.Tensor(x).data.flags.c_contiguous == x.flags.c_contiguous
+        assert same_bits(f(tg.Tensor(x)).data, (tg.Tensor(x) * w).sum(axis=0).data)

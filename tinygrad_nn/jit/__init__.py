@@ -71,7 +71,7 @@ class jit:
         _check_arguments((args, kwargs))
         rec = Recording()
         inputs = []
-        copies = iter([Traced(a.copy()) for a in arrays])
+        copies = iter([Traced(_copy(a)) for a in arrays])
         generators = [(g, generator_state(g)) for g in generators_seen_by(self.fn)]
         try:
             with instrument(rec):
@@ -110,10 +110,11 @@ def _describe(x, key, arrays):
     `arrays` the arrays of its Tensors and arrays, in the order _bind meets them."""
     if isinstance(x, Tensor):
         x = x.data
-        key.append((x.shape, x.dtype))
+        # the layout too, unless the usual one: a reduction's order, so its bits, follow it
+        key.append((x.shape, x.dtype) if x.flags.c_contiguous else (x.shape, x.dtype, x.strides))
         arrays.append(x)
     elif isinstance(x, np.ndarray):
-        key.append(("array", x.shape, x.dtype))
+        key.append(("array", x.shape, x.dtype, None if x.flags.c_contiguous else x.strides))
         arrays.append(x)
     elif type(x) in (tuple, list):
         key.append((type(x), len(x)))
@@ -139,6 +140,13 @@ def _keep_identities(x, held):
             _keep_identities(v, held)
     elif not isinstance(x, (Tensor, np.ndarray)) and type(x) not in _BY_VALUE:
         held.append(x)
+
+
+def _copy(array):
+    """A copy with the same memory order of the axes as `array` (as eager code would see)."""
+    copy = np.empty_like(array)
+    np.copyto(copy, array)
+    return copy
 
 
 def _check_arguments(x):
