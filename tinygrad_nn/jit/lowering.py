@@ -103,6 +103,8 @@ class Program:
         statements = self._drop_unused(statements, kept_arrays, [t.array for t in inputs])
         self._share_buffers(statements, kept_arrays)
         self._checks(rec)
+        self.outside = [t.array for t in self.external.values()]
+        self.changed_outside = False  # by the statements emitted so far: draws, writes
         for statement in statements:
             self._emit(statement)
         self._write_back(rec)
@@ -415,10 +417,12 @@ class Program:
         if kind == "guard":
             name = self._array_name(statement.reads[0])
             value = kwargs["value"]
-            self._line(f"if bool({name}) is not {value}: "
-                       f"guard_failed({self._name(call.op, 'k')}, 'a truth value')",
+            self._line(f"if bool({name}) is not {value}: {self._on_failure(call, 'a truth value')}",
                        call.op, f"check bool({name}) is {value}", None, "guard")
             return
+        if call.kind == "draw" or kind == "write" and any(
+                _overlaps(w, self.outside) for w in statement.writes):
+            self.changed_outside = True
         if kind == "write":
             if call.kind == "setitem":
                 target, index, value = (self._expr(a) for a in args)
@@ -441,10 +445,16 @@ class Program:
         if statement.mask_shape is not None:  # the selection's size is checked first
             expression = line.split(" = ", 1)[1]
             self.body.append(f"if {expression}.shape != {statement.mask_shape!r}: "
-                             f"guard_failed({self._name(call.op, 'k')}, "
-                             f"'the number of selected elements')")
+                             + self._on_failure(call, "the number of selected elements"))
             shown += f", its shape checked to be {statement.mask_shape}"
         self._line(line, call.op, shown, results[0])
+
+    def _on_failure(self, call, check):
+        """What a replay does when a check in the middle fails: capture anew if nothing outside
+        the step has changed yet (the call is then run eagerly, as if new), else raise."""
+        if not self.changed_outside:
+            return "return MISS"
+        return f"guard_failed({self._name(call.op, 'k')}, {check!r})"
 
     def _line(self, line, op, text, result, kind="call"):
         self.body.append(line)
