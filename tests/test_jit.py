@@ -411,3 +411,18 @@ def test_an_argument_in_another_memory_layout_replays_as_eager():
     for x in (data.T, data.T.copy(), data.T, data.T.copy()):
         assert tg.Tensor(x).data.flags.c_contiguous == x.flags.c_contiguous
         assert same_bits(f(tg.Tensor(x)).data, (tg.Tensor(x) * w).sum(axis=0).data)
+
+
+def test_a_hyperparameter_set_inside_the_function_is_refused():
+    model, loss_fn, opt = circles_setup()
+
+    @tg.jit
+    def step(x, y):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+        opt.lr = opt.lr * 0.5
+
+    X, Y = circles_data()
+    with pytest.raises(RuntimeError, match="changed SGD.lr"):
+        step(tg.Tensor(X), tg.Tensor(Y))

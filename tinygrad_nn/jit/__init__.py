@@ -79,6 +79,11 @@ class jit:
                 result = self.fn(*bound_args, **bound_kwargs)
                 outputs, rebuild = _split_outputs(result)
             check_generators(rec, generators)
+            rec.refused += [f"the function changed {type(optimizer).__name__}.{name} (set "
+                            f"hyperparameters between calls: a replay reads them anew)"
+                            for optimizer, values in rec.optimizers.items()
+                            for name, value in values.items()
+                            if vars(optimizer)[name] != value]
             rec.refused += [
                 f"the function adds gradients into the .grad of a tensor of shape "
                 f"{tensor.shape} that was not empty when the call began; call "

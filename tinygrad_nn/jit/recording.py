@@ -326,9 +326,6 @@ def name_of(func):
     return getattr(func, "__name__", repr(func))
 
 
-_SKIPPED_FILES = ()  # set below: frames of these files are not named as a call's origin
-
-
 def origin():
     """Where the computation being noted comes from: the innermost forward/backward/step on the
     stack (an op's rule, a layer, an optimizer), else the innermost library or user function."""
@@ -729,6 +726,8 @@ def _refused_schedule_step(schedule):
 
 
 _JIT_FILE = __file__.replace("recording.py", "__init__.py")  # the capture starts there
+# Frames of these files are not named as a call's origin (the Tensor front, the functions of
+# tinygrad_nn.functional, the recording itself).
 _SKIPPED_FILES = (__file__, sys.modules[Tensor.__module__].__file__,
                   sys.modules["tinygrad_nn.functional"].__file__,
                   contextlib.__file__)
