@@ -98,7 +98,7 @@ class Program:
             self._statement(call, statements)
         kept_arrays = self._kept_by_epilogue(rec, outputs)
         statements = self._reuse_repeats(statements)
-        statements = self._skip_copies(statements, kept_arrays)
+        statements = self._skip_copies(statements)
         statements = self._fold_constants(statements)
         statements = self._drop_unused(statements, kept_arrays, [t.array for t in inputs])
         self._share_buffers(statements, kept_arrays)
@@ -314,7 +314,7 @@ class Program:
             return tuple((k, self._key_of(v)) for k, v in x.items())
         return (type(x), repr(x))
 
-    def _skip_copies(self, statements, kept_arrays):
+    def _skip_copies(self, statements):
         """A copy whose source and result nothing writes into afterwards (the engine's copy of
         a gradient handed to .grad) becomes the source itself."""
         result, sources = [], set()
@@ -548,11 +548,14 @@ class Program:
             lines.append(f"  {k:>3}  {op:<{width}}  {text}" + (f"   {shape}" if shape else ""))
         if self.after:
             lines.append(wrap("then set: " + ", ".join(self.after)))
-        views = [(v, f, b) for v, f, b in self.views if id(v) in self.names]
-        if views:
-            lines.append("views made once at capture (no work on replay):")
-            lines += [f"  {self.names[id(v)]} = {name_of(f)} of {self._array_name(b)}   "
-                      f"{_shape_text(v)}" for v, f, b in views]
+        once = [f"  {self.names[id(v)]} = {name_of(f)} of {self._array_name(b)}   "
+                f"{_shape_text(v)}" for v, f, b in self.views if id(v) in self.names]
+        once += [f"  {self.names[id(r)]} = {name_of(st.call.func)}(...) of constants   "
+                 f"{_shape_text(r)}" for st in self.folded for r in st.results
+                 if id(r) in self.names]
+        if once:
+            lines.append("made once at capture (views, and calls on constants):")
+            lines += once
         buffers = [obj for name, obj in self.namespace.items()
                    if name[0] in "xb" and name[1:].isdigit()]
         in_place = [obj for name, obj in self.namespace.items()
