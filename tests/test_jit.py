@@ -455,3 +455,23 @@ def test_digits_cnn_batch_norm_adamw_cosine_schedule_50_steps_bit_for_bit():
                 schedule.step()
     assert_same_state(model_a, model_b, opt_a, opt_b)
     assert "Convolution.backward" in step.plan or "ConvolutionWeightGrad" in step.plan
+
+
+def test_a_new_generator_made_inside_the_function_is_refused():
+    f = tg.jit(lambda x: nn.Dense(3, 2)(x))  # fresh random weights on every eager call
+    with pytest.raises(RuntimeError, match="new random generator"):
+        f(tg.ones(4, 3))
+
+
+def test_a_label_out_of_range_raises_as_eagerly():
+    _, step, _, _ = twins(mlp_small)
+    x = tg.Tensor(np.ones((5, 4), dtype=np.float32))
+    for _ in range(3):
+        step(x, tg.Tensor(np.array([0, 1, 2, 0, 1])))
+    with pytest.raises(ValueError, match="label 7 is outside"):
+        step(x, tg.Tensor(np.array([0, 1, 7, 0, 1])))
+
+
+def mlp_small():
+    model = nn.Sequential(nn.Dense(4, 3, rng=0))
+    return model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1)

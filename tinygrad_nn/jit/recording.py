@@ -86,6 +86,13 @@ class Traced:
     def __repr__(self):
         return f"Traced(shape={self.shape}, dtype={self.dtype})"
 
+    # text for a message or a print: shown once, at capture, as any Python side effect
+    def __str__(self):
+        return str(self.array)
+
+    def __format__(self, spec):
+        return format(self.array if self.ndim else self.array[()], spec)
+
     # reading a value into Python
     def __bool__(self):
         rec = recording()
