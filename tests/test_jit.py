@@ -475,3 +475,19 @@ def test_a_label_out_of_range_raises_as_eagerly():
 def mlp_small():
     model = nn.Sequential(nn.Dense(4, 3, rng=0))
     return model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1)
+
+
+def test_a_jitted_method_binds_its_instance():
+    class Trainer:
+        def __init__(self):
+            self.model, self.loss_fn, self.optimizer = circles_setup()
+
+        @tg.jit
+        def step(self, x, y):
+            return training_step(self.model, self.loss_fn, self.optimizer)(x, y)
+
+    trainer = Trainer()
+    X, Y = circles_data()
+    for _ in range(3):
+        trainer.step(tg.Tensor(X), tg.Tensor(Y))
+    assert "SGD.step" in trainer.step.plan

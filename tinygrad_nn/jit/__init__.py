@@ -12,6 +12,7 @@ into buffers allocated once. A replay computes what an eager call would, bit for
 cannot reproduce raises at capture (see docs/jit.md).
 """
 import functools
+import types
 
 import numpy as np
 
@@ -46,6 +47,10 @@ class jit:
         self.plan = ""
         self._programs = {}  # signature -> [Program, ...], tried in order
         self._held = []      # arguments in signatures by identity, kept alive
+
+    def __get__(self, instance, owner=None):
+        """As a method (`@tg.jit` on a def in a class), bound to the instance."""
+        return self if instance is None else types.MethodType(self, instance)
 
     def reset(self):
         """Forget every capture: the next call captures anew."""
