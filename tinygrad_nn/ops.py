@@ -12,6 +12,7 @@ either an input, the output, or a constant (a mask, a sign) whose own derivative
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .autograd import Function, call
 from .tensor import Tensor
@@ -727,6 +728,276 @@ class Stack(Op):
         return tuple(g[lead + (i,)] for i in range(ctx.count))
 
 
+def unsqueezed_shape(shape, axis):
+    """`shape` with a new axis of size 1 at `axis` (in [-ndim-1, ndim], as np.expand_dims)."""
+    ndim = len(shape) + 1
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"unsqueeze: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"unsqueeze: axis {axis} is out of range for a tensor of shape {shape}")
+    axis = int(axis) % ndim
+    return shape[:axis] + (1,) + shape[axis:]
+
+
+def squeezed_shape(shape, axis):
+    """`shape` without the size-1 axes (all of them if axis is None); ValueError for an axis
+    whose size is not 1."""
+    if axis is None:
+        return tuple(n for n in shape if n != 1)
+    axes = _reduction_axes(axis, len(shape))
+    for ax in axes:
+        if shape[ax] != 1:
+            raise ValueError(f"squeeze: axis {ax} of a tensor of shape {shape} has size "
+                             f"{shape[ax]}, not 1")
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+# ==================================================================== convolution and pooling
+# Images are (N, C, H, W), kernels (C_out, C_in, kH, kW), as in PyTorch. The kH×kW windows of an
+# image are a strided view (no copy); tensordot turns window-times-kernel into one matrix
+# product. The gradients are convolutions again: Convolution, TransposedConvolution and
+# ConvolutionWeightGrad are the derivatives of one another, and Unfold and Fold likewise, so
+# every order of derivative is one of these ops.
+
+def check_size(value, name, where, minimum=1):
+    """`value` as an int >= minimum; TypeError/ValueError naming the argument otherwise."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{where}: {name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def int_pair(value, name, where, minimum):
+    """(h, w) from an int or a pair of ints, each >= minimum (kernel_size, stride, padding)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise TypeError(f"{where}: {name} must be an int or an (h, w) pair, got {value!r}")
+        return (check_size(value[0], name, where, minimum),
+                check_size(value[1], name, where, minimum))
+    value = check_size(value, name, where, minimum)
+    return value, value
+
+
+def _windows(x, kernel_size, stride, writeable=False):
+    """The (N, C, H_out, W_out, kH, kW) strided view of the kH×kW windows of x (N, C, H, W),
+    one every `stride`, H_out = (H - kH) // stride + 1 (the windows that fit)."""
+    view = sliding_window_view(x, kernel_size, axis=(2, 3), writeable=writeable)
+    return view[:, :, ::stride[0], ::stride[1]]
+
+
+def _pad(x, padding):
+    if padding == (0, 0):
+        return x
+    (ph, pw) = padding
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def _correlate(padded, weight, stride):
+    """out[n, o, i, j] = Σ_c,a,b padded[n, c, i·sh + a, j·sw + b] · weight[o, c, a, b]"""
+    cols = _windows(padded, weight.shape[2:], stride)
+    return np.tensordot(cols, weight, axes=((1, 4, 5), (1, 2, 3))).transpose(0, 3, 1, 2)
+
+
+def _check_conv_shapes(x, weight, bias, padding):
+    if np.ndim(x) != 4 or np.ndim(weight) != 4:
+        raise ValueError(f"conv2d: input must be (N, C, H, W) and weight (C_out, C_in, kH, kW), "
+                         f"got input {np.shape(x)} and weight {np.shape(weight)}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv2d: input of shape {x.shape} has {x.shape[1]} channels but the "
+                         f"weight of shape {weight.shape} expects {weight.shape[1]}")
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if weight.shape[2] > padded[0] or weight.shape[3] > padded[1]:
+        raise ValueError(f"conv2d: kernel of the weight of shape {weight.shape} is larger than "
+                         f"the padded input {padded} (input of shape {x.shape}, padding "
+                         f"{padding})")
+    if bias is not None and np.shape(bias) != weight.shape[:1]:
+        raise ValueError(f"conv2d: bias of shape {np.shape(bias)} does not fit the weight of "
+                         f"shape {weight.shape} (expected ({weight.shape[0]},))")
+
+
+class Convolution(Op):
+    """2-D cross-correlation with zero padding, as torch.nn.functional.conv2d:
+    x (N, C, H, W), weight (O, C, kH, kW), bias (O,) or None -> (N, O, H_out, W_out),
+    y[n, o, i, j] = b[o] + Σ_c,a,b x_pad[n, c, i·s + a, j·s + b] · w[o, c, a, b];
+    d/dx = transposed convolution of g with w, d/dw = correlation of x with g, d/db = Σ g"""
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, *, stride, padding):
+        stride = int_pair(stride, "stride", "conv2d", 1)
+        padding = int_pair(padding, "padding", "conv2d", 0)
+        _check_conv_shapes(x, weight, bias, padding)
+        ctx.stride, ctx.padding = stride, padding
+        ctx.save_for_backward(x, weight)
+        y = _correlate(_pad(x, padding), weight, stride)
+        return y if bias is None else y + bias.reshape(-1, 1, 1)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        need_x, need_weight = ctx.needs_input_grad[:2]
+        gx = gw = gb = None
+        if need_x:
+            gx = call(TransposedConvolution, g, weight, stride=ctx.stride, padding=ctx.padding,
+                      size=x.shape[2:])
+        if need_weight:
+            gw = call(ConvolutionWeightGrad, x, g, stride=ctx.stride, padding=ctx.padding,
+                      kernel_size=weight.shape[2:])
+        if len(ctx.needs_input_grad) == 2:
+            return gx, gw
+        if ctx.needs_input_grad[2]:
+            gb = g.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+
+class TransposedConvolution(Op):
+    """The gradient of Convolution for its input: g (N, O, H_out, W_out), weight (O, C, kH, kW)
+    -> (N, C, H, W) with H, W = `size`; each output pixel of the convolution sends g·w back to
+    the window it read. Computed as the correlation of g, dilated by the stride and padded by
+    kH - 1, with the flipped kernel. d/dg = Convolution(h, w), d/dw = the weight gradient of h
+    against g."""
+    @staticmethod
+    def forward(ctx, g, weight, *, stride, padding, size):
+        ctx.stride, ctx.padding = stride, padding
+        ctx.save_for_backward(g, weight)
+        (n, o, h_out, w_out), (kh, kw) = g.shape, weight.shape[2:]
+        (sh, sw), (ph, pw), (h, w) = stride, padding, size
+        if (sh, sw) != (1, 1):
+            dilated = np.zeros((n, o, (h_out - 1) * sh + 1, (w_out - 1) * sw + 1), g.dtype)
+            dilated[:, :, ::sh, ::sw] = g
+            g = dilated
+        # besides kH - 1 on each side, the rows and columns the forward's floor left unread
+        # (they get a zero gradient)
+        extra_h, extra_w = h + 2 * ph - (h_out - 1) * sh - kh, w + 2 * pw - (w_out - 1) * sw - kw
+        full = np.pad(g, ((0, 0), (0, 0), (kh - 1, kh - 1 + extra_h), (kw - 1, kw - 1 + extra_w)))
+        flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        return _correlate(full, flipped, (1, 1))[:, :, ph:ph + h, pw:pw + w]
+
+    @staticmethod
+    def backward(ctx, h):
+        g, weight = ctx.saved_tensors
+        need_g, need_weight = ctx.needs_input_grad
+        gg = gw = None
+        if need_g:
+            gg = call(Convolution, h, weight, stride=ctx.stride, padding=ctx.padding)
+        if need_weight:
+            gw = call(ConvolutionWeightGrad, h, g, stride=ctx.stride, padding=ctx.padding,
+                      kernel_size=weight.shape[2:])
+        return gg, gw
+
+
+class ConvolutionWeightGrad(Op):
+    """The gradient of Convolution for its weight: x (N, C, H, W), g (N, O, H_out, W_out)
+    -> (O, C, kH, kW), dw[o, c, a, b] = Σ_n,i,j g[n, o, i, j] · x_pad[n, c, i·s + a, j·s + b];
+    d/dx = TransposedConvolution(g, k), d/dg = Convolution(x, k)"""
+    @staticmethod
+    def forward(ctx, x, g, *, stride, padding, kernel_size):
+        ctx.stride, ctx.padding = stride, padding
+        ctx.save_for_backward(x, g)
+        cols = _windows(_pad(x, padding), kernel_size, stride)
+        return np.tensordot(g, cols, axes=((0, 2, 3), (0, 2, 3)))
+
+    @staticmethod
+    def backward(ctx, k):
+        x, g = ctx.saved_tensors
+        need_x, need_g = ctx.needs_input_grad
+        gx = gg = None
+        if need_x:
+            gx = call(TransposedConvolution, g, k, stride=ctx.stride, padding=ctx.padding,
+                      size=x.shape[2:])
+        if need_g:
+            gg = call(Convolution, x, k, stride=ctx.stride, padding=ctx.padding)
+        return gx, gg
+
+
+def pool_geometry(x, kernel_size, stride, where):
+    """(kernel_size, stride) as (h, w) pairs (stride defaults to kernel_size), checked against
+    x (N, C, H, W)."""
+    kernel_size = int_pair(kernel_size, "kernel_size", where, 1)
+    stride = kernel_size if stride is None else int_pair(stride, "stride", where, 1)
+    if np.ndim(x) != 4:
+        raise ValueError(f"{where}: input must be (N, C, H, W), got shape {np.shape(x)}")
+    if kernel_size[0] > x.shape[2] or kernel_size[1] > x.shape[3]:
+        raise ValueError(f"{where}: kernel_size {kernel_size} is larger than the input of shape "
+                         f"{x.shape}")
+    return kernel_size, stride
+
+
+class MaxPooling(Op):
+    """The max of each kH×kW window, one every `stride` (no padding; windows that do not fit
+    are dropped): x (N, C, H, W) -> (N, C, H_out, W_out). The gradient goes to the maximal
+    entries of each window, split equally at ties (as Max)."""
+    @staticmethod
+    def forward(ctx, x, *, kernel_size, stride):
+        kernel_size, stride = pool_geometry(x, kernel_size, stride, "max_pool2d")
+        ctx.kernel_size, ctx.stride, ctx.size = kernel_size, stride, x.shape[2:]
+        cols = _windows(x, kernel_size, stride)
+        y = cols.max(axis=(4, 5))
+        hits = cols == y[..., None, None]
+        # the share of each tied entry is a constant (its derivative is 0)
+        ctx.save_for_backward((hits / hits.sum(axis=(4, 5), keepdims=True)).astype(x.dtype))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (share,) = ctx.saved_tensors
+        return call(Fold, g[..., None, None] * share, kernel_size=ctx.kernel_size,
+                    stride=ctx.stride, size=ctx.size)
+
+
+class AvgPooling(Op):
+    """The mean of each kH×kW window, one every `stride` (no padding; windows that do not fit
+    are dropped): x (N, C, H, W) -> (N, C, H_out, W_out). Each entry of a window gets
+    1/(kH·kW) of its gradient."""
+    @staticmethod
+    def forward(ctx, x, *, kernel_size, stride):
+        kernel_size, stride = pool_geometry(x, kernel_size, stride, "avg_pool2d")
+        ctx.kernel_size, ctx.stride, ctx.size = kernel_size, stride, x.shape[2:]
+        return _windows(x, kernel_size, stride).mean(axis=(4, 5))
+
+    @staticmethod
+    def backward(ctx, g):
+        count = ctx.kernel_size[0] * ctx.kernel_size[1]
+        return call(Fold, g[..., None, None] / count, kernel_size=ctx.kernel_size,
+                    stride=ctx.stride, size=ctx.size)
+
+
+class Unfold(Op):
+    """The windows of x (N, C, H, W) as an array (N, C, H_out, W_out, kH, kW) (the backward of
+    Fold); its gradient is Fold of g"""
+    @staticmethod
+    def forward(ctx, x, *, kernel_size, stride):
+        ctx.kernel_size, ctx.stride, ctx.size = kernel_size, stride, x.shape[2:]
+        return np.ascontiguousarray(_windows(x, kernel_size, stride))
+
+    @staticmethod
+    def backward(ctx, g):
+        return call(Fold, g, kernel_size=ctx.kernel_size, stride=ctx.stride, size=ctx.size)
+
+
+class Fold(Op):
+    """Window values v (N, C, H_out, W_out, kH, kW) (size-1 window axes broadcast) added back
+    into an image (N, C, H, W) of `size`, overlapping windows adding up (the backward of the
+    pools); its gradient is Unfold of g"""
+    @staticmethod
+    def forward(ctx, v, *, kernel_size, stride, size):
+        ctx.kernel_size, ctx.stride = kernel_size, stride
+        (kh, kw), (sh, sw) = kernel_size, stride
+        out = np.zeros(v.shape[:2] + tuple(size), dtype=v.dtype)
+        if sh >= kh and sw >= kw:  # the windows do not overlap: write through the view
+            _windows(out, kernel_size, stride, writeable=True)[...] = v
+            return out
+        h_out, w_out = v.shape[2:4]
+        rows = (np.arange(h_out) * sh)[:, None, None, None] + np.arange(kh)[:, None]
+        cols = (np.arange(w_out) * sw)[:, None, None] + np.arange(kw)
+        np.add.at(out, (slice(None), slice(None), rows, cols),
+                  np.broadcast_to(v, v.shape[:4] + (kh, kw)))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return call(Unfold, g, kernel_size=ctx.kernel_size, stride=ctx.stride)
+
+
 # =========================================================================== no gradient
 
 def compare(ufunc, a, b):
@@ -734,3 +1005,18 @@ def compare(ufunc, a, b):
     a = a.data if isinstance(a, Tensor) else a
     b = b.data if isinstance(b, Tensor) else b
     return Tensor._make(np.asarray(ufunc(a, b)), None)
+
+
+def arg_extremum(find, t, axis, keepdims, where):
+    """The index of the first extreme entry (`find` is np.argmax or np.argmin) along `axis`
+    (None: of the flattened tensor), as an int64 Tensor outside the graph."""
+    data = t.data
+    if axis is not None:
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"{where}: axis must be an int or None, got {axis!r}")
+        if not -data.ndim <= axis < max(data.ndim, 1):
+            raise ValueError(f"{where}: axis {axis} is out of range for a tensor of shape "
+                             f"{data.shape}")
+    if data.size == 0:
+        raise ValueError(f"{where} of an empty tensor (shape {data.shape})")
+    return Tensor._make(find(data, axis=axis, keepdims=keepdims).astype(np.int64), None)

@@ -4,11 +4,13 @@
     model = nn.Sequential(nn.Dense(2, 8), nn.ReLU(), nn.Dense(8, 1))
     loss = nn.BCEWithLogitsLoss()(model(x), y)
 """
+from .conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .layers import (Dense, Dropout, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
                      Softmax, Tanh)
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "Dense", "Linear", "Sequential", "ReLU",
-           "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "Dropout", "MSELoss",
-           "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]
+           "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "Dropout", "Conv2d", "MaxPool2d",
+           "AvgPool2d", "Flatten", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
+           "CrossEntropyLoss"]
