@@ -1,9 +1,19 @@
 """The floor: forward and backward written by hand in NumPy, no autograd, no graph."""
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from benchmarks.contenders import Bench
-from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
+from benchmarks.workloads import (
+    CHAIN_SCALE,
+    CHAIN_SHIFT,
+    CNN_KERNEL,
+    CNN_PADDING,
+    CNN_POOL,
+    OP_CYCLES,
+    cnn_check_values,
+    mlp_check_values,
+)
 
 
 def version() -> str:
@@ -120,5 +130,74 @@ def deep_chain(start, length) -> Bench:
     def check_values(output):
         x, grad = output
         return {"output": x, "start grad": grad}
+
+    return Bench(run, check_values)
+
+
+def im2col(x):
+    """The 3×3 windows of x (N, C, H, W) padded by 1, one row per output pixel:
+    (N·H·W, C·3·3)."""
+    n, c, h, w = x.shape
+    p, k = CNN_PADDING, CNN_KERNEL
+    padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    windows = sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C, H, W, k, k)
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * w, c * k * k)
+
+
+def col2im(grad_cols, shape):
+    """The adjoint of im2col: each window's gradient (N·H·W, C·3·3) added back into the image,
+    one kernel offset at a time."""
+    n, c, h, w = shape
+    p, k = CNN_PADDING, CNN_KERNEL
+    grad_cols = grad_cols.reshape(n, h, w, c, k, k).transpose(0, 3, 4, 5, 1, 2)
+    padded = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=grad_cols.dtype)
+    for a in range(k):
+        for b in range(k):
+            padded[:, :, a:a + h, b:b + w] += grad_cols[:, :, a, b]
+    return padded[:, :, p:p + h, p:p + w]
+
+
+def cnn_step(problem) -> Bench:
+    convs = [(weight.copy(), bias.copy()) for weight, bias in problem.convs]
+    dense_weight, dense_bias = (array.copy() for array in problem.dense)
+    q = CNN_POOL
+
+    def run():
+        h = problem.inputs
+        saved = []
+        for weight, bias in convs:
+            n, _, height, width = h.shape
+            cols = im2col(h)
+            z = cols @ weight.reshape(len(weight), -1).T + bias  # (N·H·W, out), channels last
+            a = np.maximum(z, 0.0).reshape(n, height, width, -1).transpose(0, 3, 1, 2)
+            blocks = a.reshape(n, -1, height // q, q, width // q, q)
+            pooled = blocks.max(axis=(3, 5))
+            winners = blocks == pooled[:, :, :, None, :, None]  # ties only among ReLU zeros
+            saved.append((h.shape, cols, a, winners))
+            h = pooled
+        flat = h.reshape(len(h), -1)
+        logits = flat @ dense_weight + dense_bias
+        loss, grad_logits = cross_entropy_and_gradient(logits, problem.targets)
+
+        gradients = [flat.T @ grad_logits, grad_logits.sum(axis=0)]
+        grad_h = (grad_logits @ dense_weight.T).reshape(h.shape)
+        for layer in reversed(range(len(convs))):
+            in_shape, cols, a, winners = saved[layer]
+            grad_a = (winners * grad_h[:, :, :, None, :, None]).reshape(a.shape)
+            grad_z = (grad_a * (a > 0.0)).transpose(0, 2, 3, 1).reshape(len(cols), -1)
+            weight = convs[layer][0]
+            gradients[:0] = [(grad_z.T @ cols).reshape(weight.shape), grad_z.sum(axis=0)]
+            if layer > 0:  # the input images need no gradient
+                grad_h = col2im(grad_z @ weight.reshape(len(weight), -1), in_shape)
+
+        parameters = [array for pair in convs for array in pair] + [dense_weight, dense_bias]
+        for parameter, gradient in zip(parameters, gradients):
+            parameter -= problem.lr * gradient
+        return loss, gradients
+
+    def check_values(output):
+        loss, gradients = output
+        parameters = [array for pair in convs for array in pair] + [dense_weight, dense_bias]
+        return cnn_check_values(loss, gradients, parameters)
 
     return Bench(run, check_values)
