@@ -798,10 +798,13 @@ def _pad(x, padding):
 
 
 def _im2col(x, kernel_size, stride, padding):
-    """The windows of padded x (N, C, H, W) as a matrix (C·kH·kW, N·H_out·W_out): a column per
-    output pixel (this order keeps the copy's inner loop on contiguous pixels)."""
-    view = sliding_window_view(_pad(x, padding), kernel_size, axis=(2, 3))
-    view = view[:, :, ::stride[0], ::stride[1]].transpose(1, 4, 5, 0, 2, 3)
+    """The windows of padded x (N, C, H, W) as a matrix (C·kH·kW, H_out·W_out·N): a column per
+    output pixel, samples last (see the section's comment)."""
+    (n, c, h, w), (ph, pw) = x.shape, padding
+    padded = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    padded[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
+    view = sliding_window_view(padded, kernel_size, axis=(1, 2))[:, ::stride[0], ::stride[1]]
+    view = view.transpose(0, 4, 5, 1, 2, 3)  # (C, kH, kW, H_out, W_out, N)
     return view.reshape(-1, view.shape[3] * view.shape[4] * view.shape[5])
 
 
@@ -828,6 +831,14 @@ def _add_into_windows(out, values, kernel_size, stride, axes=(-2, -1)):
         else:
             view[...] = value  # a plain copy is twice as fast as an addition
     return out
+
+
+def _empty_stack(like, count, dtype):
+    """An empty (count,) + like.shape array whose slices are laid out in memory as `like` is:
+    a stack of samples-last images stays samples last (np.stack would reorder them)."""
+    order = sorted(range(like.ndim), key=lambda axis: -abs(like.strides[axis]))
+    out = np.empty((count,) + tuple(like.shape[axis] for axis in order), dtype)
+    return out.transpose([0] + [1 + order.index(axis) for axis in range(like.ndim)])
 
 
 def _check_conv_shapes(x, weight, bias, padding):
@@ -864,8 +875,12 @@ class Convolution(Op):
                                                       padding)
         # (O, N·H_out·W_out), seen as (N, O, H_out, W_out): the ops after it keep this layout,
         # so the gradient that comes back needs no copy to be multiplied again
-        y = (weight.reshape(o, -1) @ cols).reshape(o, len(x), h_out, w_out).transpose(1, 0, 2, 3)
-        return y if bias is None else y + bias.reshape(-1, 1, 1)
+        y = weight.reshape(o, -1) @ cols
+        if bias is not None and y.dtype == np.result_type(y, bias):
+            y += bias[:, None]  # in place: the product is ours, and this saves a pass
+        elif bias is not None:
+            y = y + bias[:, None]
+        return y.reshape(o, h_out, w_out, len(x)).transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, g):
@@ -902,7 +917,7 @@ class TransposedConvolution(Op):
         out = np.zeros((c, size[0] + 2 * ph, size[1] + 2 * pw, n), dtype=cols.dtype)
         _add_into_windows(out, blocks, (kh, kw), stride, axes=(1, 2))
         out = out[:, ph:ph + size[0], pw:pw + size[1]]
-        return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
+        return out.transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, h):
@@ -929,7 +944,7 @@ class ConvolutionWeightGrad(Op):
         if cols is None:
             cols = _im2col(x, kernel_size, stride, padding)
         o = g.shape[1]
-        dw = g.transpose(1, 0, 2, 3).reshape(o, -1) @ cols.T
+        dw = g.transpose(1, 2, 3, 0).reshape(o, -1) @ cols.T
         return dw.reshape(o, x.shape[1], *kernel_size)
 
     @staticmethod
@@ -969,20 +984,19 @@ class MaxPooling(Op):
     def forward(ctx, x, *, kernel_size, stride):
         positions = _pool_windows(ctx, x, kernel_size, stride, "max_pool2d")
         y = functools.reduce(np.maximum, positions)
-        # (kH·kW, N, C, H_out, W_out): each entry's share of its window's gradient, a constant
-        # (its derivative is 0)
-        share = np.stack([p == y for p in positions]).astype(x.dtype)
-        count = functools.reduce(np.add, share)
-        if count.max() > 1:
-            share /= count
-        ctx.save_for_backward(share)
+        # which entries of each window are maximal, (kH·kW, N, C, H_out, W_out), and how many:
+        # constants (their derivative is 0)
+        hits = _empty_stack(y, len(positions), bool)
+        for position, hit in zip(positions, hits):
+            np.equal(position, y, out=hit)
+        ctx.save_for_backward(hits, hits.view(np.uint8).sum(axis=0, dtype=x.dtype))
         return y
 
     @staticmethod
     def backward(ctx, g):
-        (share,) = ctx.saved_tensors
-        return call(Fold, g * share, kernel_size=ctx.kernel_size, stride=ctx.stride,
-                    size=ctx.size)
+        hits, count = ctx.saved_tensors
+        return call(Fold, (g / count)[None] * hits, kernel_size=ctx.kernel_size,
+                    stride=ctx.stride, size=ctx.size)
 
 
 class AvgPooling(Op):
@@ -1008,8 +1022,11 @@ class Unfold(Op):
     def forward(ctx, x, *, kernel_size, stride):
         ctx.kernel_size, ctx.stride, ctx.size = kernel_size, stride, x.shape[2:]
         out_size = _output_size(x.shape[2:], kernel_size, stride)
-        return np.stack([_at_window_position(x, a, b, out_size, stride)
-                         for a, b in np.ndindex(*kernel_size)])
+        out = _empty_stack(x[..., :out_size[0], :out_size[1]], kernel_size[0] * kernel_size[1],
+                           x.dtype)
+        for window_position, (a, b) in zip(out, np.ndindex(*kernel_size)):
+            window_position[...] = _at_window_position(x, a, b, out_size, stride)
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -1023,7 +1040,8 @@ class Fold(Op):
     @staticmethod
     def forward(ctx, v, *, kernel_size, stride, size):
         ctx.kernel_size, ctx.stride = kernel_size, stride
-        out = np.zeros(v.shape[1:3] + tuple(size), dtype=v.dtype)
+        (n, c), (h, w) = v.shape[1:3], size
+        out = np.zeros((c, h, w, n), dtype=v.dtype).transpose(3, 0, 1, 2)  # samples last
         values = np.broadcast_to(v, (kernel_size[0] * kernel_size[1],) + v.shape[1:])
         return _add_into_windows(out, values, kernel_size, stride)
 
