@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_nn as tg
+from tinygrad_nn import ops
 
 
 # --------------------------------------------------------------------------- loop references
@@ -188,6 +189,29 @@ def test_pools_match_the_loops_and_pass_gradcheck_and_gradgradcheck(pool, reduce
     fn = lambda x: pool(x, kernel_size, stride)  # noqa: E731
     assert tg.gradcheck(fn, [x])
     assert tg.gradgradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("kernel_size, stride", [((2, 2), (1, 1)), ((2, 3), (2, 3)),
+                                                 ((1, 2), (3, 1))])
+def test_fold_and_unfold_are_adjoint_and_differentiable_to_any_order(kernel_size, stride):
+    """The pools' gradients: Unfold cuts the windows out, Fold adds them back. Each one's
+    backward is the other, recorded, so the backward of a backward is checked too."""
+    rng = np.random.default_rng(5)
+    x = tg.Tensor(rng.normal(size=(2, 1, 4, 5)), requires_grad=True)
+
+    def unfold(x):
+        return tg.call(ops.Unfold, x, kernel_size=kernel_size, stride=stride)
+
+    def fold(v):
+        return tg.call(ops.Fold, v, kernel_size=kernel_size, stride=stride, size=(4, 5))
+
+    v = tg.Tensor(rng.normal(size=unfold(x).shape), requires_grad=True)
+    np.testing.assert_allclose((unfold(x) * v).sum().item(), (x * fold(v)).sum().item())
+    for fn, t in [(unfold, x), (fold, v)]:
+        assert tg.gradcheck(fn, [t])
+        w = tg.Tensor(rng.normal(size=fn(t).shape), requires_grad=True)
+        backward = lambda w: tg.grad(fn(t), t, grad_outputs=w, create_graph=True)[0]  # noqa
+        assert backward(w).requires_grad and tg.gradcheck(backward, [w])
 
 
 def test_max_pool_ties_split_the_gradient_equally():
