@@ -157,11 +157,11 @@ def test_conv2d_without_grad_records_nothing():
     ((1, 1, 2, 2), (1, 1, 3, 3), {}, ValueError, r"larger than the padded input.*\(1, 1, 2, 2\)"),
     ((1, 1, 2, 2), (1, 1, 5, 1), {"padding": 1}, ValueError, r"\(1, 1, 5, 1\).*\(4, 4\)"),
     ((1, 5, 5), (1, 1, 3, 3), {}, ValueError, r"input \(1, 5, 5\) and weight \(1, 1, 3, 3\)"),
-    ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 0}, ValueError, "stride must be at least 1"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 0}, ValueError, "stride must be >= 1"),
     ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": (1, 2, 3)}, TypeError, r"stride.*\(h, w\) pair"),
-    ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 1.5}, TypeError, "stride must be an int"),
-    ((1, 1, 5, 5), (1, 1, 3, 3), {"padding": -1}, ValueError, "padding must be at least 0"),
-    ((1, 1, 5, 5), (1, 1, 3, 3), {"padding": (1, True)}, TypeError, "padding must be an int"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 1.5}, TypeError, "stride must be an integer"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), {"padding": -1}, ValueError, "padding must be >= 0"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), {"padding": (1, True)}, TypeError, "padding must be an integer"),
     ((1, 1, 5, 5), (2, 1, 3, 3), {"bias": np.zeros(3)}, ValueError, r"bias of shape \(3,\)"),
 ])
 def test_conv2d_mistakes_name_the_shapes_or_argument(x_shape, w_shape, kwargs, error, message):
@@ -246,9 +246,9 @@ def test_pools_keep_float32_and_record_create_graph(pool):
                                      r"\(1, 1, 3, 3\)"),
     ((1, 1, 3, 3), ((1, 4),), ValueError, r"kernel_size \(1, 4\)"),
     ((1, 3, 3), (2,), ValueError, r"input must be \(N, C, H, W\), got shape \(1, 3, 3\)"),
-    ((1, 1, 3, 3), (0,), ValueError, "kernel_size must be at least 1"),
-    ((1, 1, 3, 3), (2, 0), ValueError, "stride must be at least 1"),
-    ((1, 1, 3, 3), (2.0,), TypeError, "kernel_size must be an int"),
+    ((1, 1, 3, 3), (0,), ValueError, "kernel_size must be >= 1"),
+    ((1, 1, 3, 3), (2, 0), ValueError, "stride must be >= 1"),
+    ((1, 1, 3, 3), (2.0,), TypeError, "kernel_size must be an integer"),
 ])
 def test_pool_mistakes_name_the_shape_or_argument(name, shape, args, error, message):
     with pytest.raises(error, match=f"{name}: {message}"):

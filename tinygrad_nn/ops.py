@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .autograd import Function, call
 from .tensor import Tensor
+from .validation import integer_at_least
 
 
 class Op(Function):
@@ -768,23 +769,14 @@ def squeezed_shape(shape, axis):
 # numbers instead of W, which makes every copy and scatter about 3 times faster, and the matrix
 # products give and take that layout without transposing.
 
-def check_size(value, name, where, minimum=1):
-    """`value` as an int >= minimum; TypeError/ValueError naming the argument otherwise."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{where}: {name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{where}: {name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
 def int_pair(value, name, where, minimum):
     """(h, w) from an int or a pair of ints, each >= minimum (kernel_size, stride, padding)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise TypeError(f"{where}: {name} must be an int or an (h, w) pair, got {value!r}")
-        return (check_size(value[0], name, where, minimum),
-                check_size(value[1], name, where, minimum))
-    value = check_size(value, name, where, minimum)
+        return (integer_at_least(name, value[0], minimum, where),
+                integer_at_least(name, value[1], minimum, where))
+    value = integer_at_least(name, value, minimum, where)
     return value, value
 
 

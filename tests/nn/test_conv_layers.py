@@ -81,14 +81,14 @@ def test_conv2d_rng_reproduces_and_bad_init_is_refused():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"in_channels": 0}, ValueError, "in_channels must be at least 1"),
-    ({"out_channels": 2.0}, TypeError, "out_channels must be an int"),
-    ({"in_channels": True}, TypeError, "in_channels must be an int"),
-    ({"kernel_size": 0}, ValueError, "kernel_size must be at least 1"),
+    ({"in_channels": 0}, ValueError, "in_channels must be >= 1"),
+    ({"out_channels": 2.0}, TypeError, "out_channels must be an integer"),
+    ({"in_channels": True}, TypeError, "in_channels must be an integer"),
+    ({"kernel_size": 0}, ValueError, "kernel_size must be >= 1"),
     ({"kernel_size": (3, 3, 3)}, TypeError, r"kernel_size must be an int or an \(h, w\) pair"),
-    ({"kernel_size": "3"}, TypeError, "kernel_size must be an int"),
-    ({"stride": 0}, ValueError, "stride must be at least 1"),
-    ({"padding": -1}, ValueError, "padding must be at least 0"),
+    ({"kernel_size": "3"}, TypeError, "kernel_size must be an integer"),
+    ({"stride": 0}, ValueError, "stride must be >= 1"),
+    ({"padding": -1}, ValueError, "padding must be >= 0"),
 ])
 def test_conv2d_bad_sizes_name_the_argument(kwargs, error, message):
     args = {"in_channels": 1, "out_channels": 2, "kernel_size": 3} | kwargs
@@ -129,9 +129,9 @@ def test_pool_layers_with_a_stride_and_their_mistakes():
     pool = nn.AvgPool2d((3, 2), stride=(1, 2))
     assert pool(tg.ones(1, 1, 5, 4)).shape == (1, 1, 3, 2)
     assert repr(pool) == "AvgPool2d(kernel_size=(3, 2), stride=(1, 2))"
-    with pytest.raises(ValueError, match="MaxPool2d: kernel_size must be at least 1"):
+    with pytest.raises(ValueError, match="MaxPool2d: kernel_size must be >= 1"):
         nn.MaxPool2d(0)
-    with pytest.raises(TypeError, match="AvgPool2d: stride must be an int"):
+    with pytest.raises(TypeError, match="AvgPool2d: stride must be an integer"):
         nn.AvgPool2d(2, stride=1.5)
     with pytest.raises(ValueError, match=r"larger than the input of shape \(1, 1, 2, 2\)"):
         nn.MaxPool2d(3)(tg.ones(1, 1, 2, 2))

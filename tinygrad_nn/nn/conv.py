@@ -2,8 +2,9 @@
 import numpy as np
 
 from ..functional import avg_pool2d, conv2d, max_pool2d, reshape
-from ..ops import check_size, int_pair
+from ..ops import int_pair
 from ..tensor import get_default_dtype
+from ..validation import generator, positive_int
 from .layers import INITIAL_WEIGHT_STD
 from .module import Module, Parameter
 
@@ -23,18 +24,18 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="he", rng=None):
         super().__init__()
-        self.in_channels = check_size(in_channels, "in_channels", "Conv2d")
-        self.out_channels = check_size(out_channels, "out_channels", "Conv2d")
+        self.in_channels = positive_int("in_channels", in_channels, "Conv2d")
+        self.out_channels = positive_int("out_channels", out_channels, "Conv2d")
         self.kernel_size = int_pair(kernel_size, "kernel_size", "Conv2d", 1)
         self.stride = int_pair(stride, "stride", "Conv2d", 1)
         self.padding = int_pair(padding, "padding", "Conv2d", 0)
-        if init not in INITIAL_WEIGHT_STD:
+        if not isinstance(init, str) or init not in INITIAL_WEIGHT_STD:
             raise ValueError(f"init must be one of {sorted(INITIAL_WEIGHT_STD)}, got {init!r}")
         self.init = init
         window = self.kernel_size[0] * self.kernel_size[1]
         std = INITIAL_WEIGHT_STD[init](self.in_channels * window, self.out_channels * window)
         shape = (self.out_channels, self.in_channels) + self.kernel_size
-        weight = np.random.default_rng(rng).standard_normal(shape) * std
+        weight = generator(rng, "Conv2d").standard_normal(shape) * std
         dtype = get_default_dtype()
         self.weight = Parameter(weight.astype(dtype))
         self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype)) if bias else None
