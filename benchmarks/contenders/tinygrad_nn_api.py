@@ -42,6 +42,21 @@ def op_overhead(x, w, b) -> Bench:
     return Bench(run, check_values)
 
 
+def sgd_step(model, loss_fn, inputs, targets, lr):
+    """`run()`: one training step of `model` (forward, loss, backward, SGD update); returns
+    the loss as a float."""
+    optimizer = tg.optim.SGD(model.parameters(), lr=lr)
+
+    def run():
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return run
+
+
 def mlp_step(problem) -> Bench:
     layers = []
     for (weight, bias), activation in zip(problem.weights, problem.activations):
@@ -52,17 +67,11 @@ def mlp_step(problem) -> Bench:
         if activation is not None:
             layers.append(ACTIVATIONS[activation]())
     model = tg.nn.Sequential(*layers)
-    optimizer = tg.optim.SGD(model.parameters(), lr=problem.lr)
     loss_fn = LOSSES[problem.loss]()
     inputs = tg.Tensor(problem.inputs)
     targets = tg.Tensor(problem.targets)
 
-    def run():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    run = sgd_step(model, loss_fn, inputs, targets, problem.lr)
 
     def check_values(loss):
         dense_layers = [layer for layer in model if isinstance(layer, tg.nn.Dense)]
@@ -100,17 +109,9 @@ def cnn_step(problem) -> Bench:
     dense = tg.nn.Dense(*problem.dense[0].shape)
     dense.weight.data[...], dense.bias.data[...] = problem.dense
     model = tg.nn.Sequential(*layers, tg.nn.Flatten(), dense)
-    optimizer = tg.optim.SGD(model.parameters(), lr=problem.lr)
-    loss_fn = tg.nn.CrossEntropyLoss()
     inputs = tg.Tensor(problem.inputs)
     targets = tg.Tensor(problem.targets)
-
-    def run():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    run = sgd_step(model, tg.nn.CrossEntropyLoss(), inputs, targets, problem.lr)
 
     def check_values(loss):
         parameters = model.parameters()

@@ -47,6 +47,21 @@ def op_overhead(x, w, b) -> Bench:
     return Bench(run, check_values)
 
 
+def sgd_step(model, loss_fn, inputs, targets, lr):
+    """`run()`: one training step of `model` (forward, loss, backward, SGD update); returns
+    the loss as a float."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def run():
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return run
+
+
 def mlp_step(problem) -> Bench:
     layers = []
     for (weight, bias), activation in zip(problem.weights, problem.activations):
@@ -58,17 +73,10 @@ def mlp_step(problem) -> Bench:
         if activation is not None:
             layers.append(ACTIVATIONS[activation]())
     model = torch.nn.Sequential(*layers)
-    optimizer = torch.optim.SGD(model.parameters(), lr=problem.lr)
     loss_fn = LOSSES[problem.loss]
     inputs = torch.from_numpy(problem.inputs)
     targets = torch.from_numpy(problem.targets)
-
-    def run():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    run = sgd_step(model, loss_fn, inputs, targets, problem.lr)
 
     def check_values(loss):
         dense_layers = [layer for layer in model if isinstance(layer, torch.nn.Linear)]
@@ -109,16 +117,9 @@ def cnn_step(problem) -> Bench:
         dense.weight.copy_(torch.from_numpy(problem.dense[0].T))  # torch stores (out, in)
         dense.bias.copy_(torch.from_numpy(problem.dense[1]))
     model = torch.nn.Sequential(*layers, torch.nn.Flatten(), dense)
-    optimizer = torch.optim.SGD(model.parameters(), lr=problem.lr)
     inputs = torch.from_numpy(problem.inputs)
     targets = torch.from_numpy(problem.targets)
-
-    def run():
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    run = sgd_step(model, F.cross_entropy, inputs, targets, problem.lr)
 
     def check_values(loss):
         parameters = list(model.parameters())
