@@ -152,6 +152,14 @@ def test_conv2d_without_grad_records_nothing():
     assert y.grad_fn is None and y.tolist() == [[[[4.0, 4.0], [4.0, 4.0]]]]
 
 
+def test_an_empty_batch_gives_empty_outputs_and_gradients():
+    x, w = tg.zeros(0, 2, 5, 5, requires_grad=True), tg.ones(3, 2, 3, 3, requires_grad=True)
+    y = tg.max_pool2d(tg.conv2d(x, w, padding=1), 2) + tg.avg_pool2d(x, 2).sum()
+    assert y.shape == (0, 3, 2, 2)
+    y.sum().backward()
+    assert x.grad.shape == x.shape and not w.grad.data.any()
+
+
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, error, message", [
     ((1, 3, 5, 5), (2, 2, 3, 3), {}, ValueError, r"\(1, 3, 5, 5\).*3 channels.*\(2, 2, 3, 3\)"),
     ((1, 1, 2, 2), (1, 1, 3, 3), {}, ValueError, r"larger than the padded input.*\(1, 1, 2, 2\)"),

@@ -794,7 +794,7 @@ def _im2col(x, kernel_size, stride, padding):
     padded[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
     view = sliding_window_view(padded, kernel_size, axis=(1, 2))[:, ::stride[0], ::stride[1]]
     view = view.transpose(0, 4, 5, 1, 2, 3)  # (C, kH, kW, H_out, W_out, N)
-    return view.reshape(-1, view.shape[3] * view.shape[4] * view.shape[5])
+    return view.reshape(math.prod(view.shape[:3]), math.prod(view.shape[3:]))
 
 
 def _at_window_position(x, a, b, out_size, stride, axes=(-2, -1)):
