@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.run import main
 
-WORKLOADS_WITH_CHECKS = 5  # op-overhead, tutorial net, MLP B=128, MLP B=1024, deep chain
+WORKLOADS_WITH_CHECKS = 6  # op-overhead, tutorial net, MLP B=128, MLP B=1024, CNN, deep chain
 
 
 def test_smoke_run_prints_the_table_and_every_check_is_ok(capsys):
@@ -21,4 +21,17 @@ def test_smoke_run_prints_the_table_and_every_check_is_ok(capsys):
     assert len(check_lines) == WORKLOADS_WITH_CHECKS
     for line in check_lines:
         assert " tinygrad_nn: ok " in line, line
+    assert "checks: all ok." in output
+
+
+def test_smoke_run_of_the_jit_contender(capsys):
+    assert main(["--smoke", "--contenders", "numpy,tinygrad_nn (jit)"]) == 0
+    output = capsys.readouterr().out
+
+    assert "| workload | unit | numpy | tinygrad_nn (jit) |" in output
+    assert "| error" not in output
+    check_lines = [line for line in output.splitlines() if line.startswith("check ")]
+    assert len(check_lines) == WORKLOADS_WITH_CHECKS - 1  # no deep chain
+    for line in check_lines:
+        assert " tinygrad_nn (jit): ok " in line, line
     assert "checks: all ok." in output
