@@ -440,7 +440,6 @@ def digits_cnn_setup():
     return model, nn.CrossEntropyLoss(), optim.AdamW(model.parameters(), lr=0.01)
 
 
-@pytest.mark.skipif(not hasattr(nn, "Conv2d"), reason="needs the convolutional layers")
 def test_digits_cnn_batch_norm_adamw_cosine_schedule_50_steps_bit_for_bit():
     eager, step, (model_a, opt_a), (model_b, opt_b) = twins(digits_cnn_setup)
     schedules = [optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5) for opt in (opt_a, opt_b)]
