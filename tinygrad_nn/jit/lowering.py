@@ -230,7 +230,11 @@ class Program:
                 line = f"if {test} != {expected!r}: return MISS"
                 if line not in self.prelude:
                     self.prelude.append(line)
-                    self.checked.append(f"{test} == {expected!r}")
+                    scalar = call.args[0]
+                    shown = scalar.source[3] if scalar.source is not None else value
+                    self.checked.append(f"bool({shown}) is {expected}"
+                                        if call.kwargs["check"] == "bool"
+                                        else f"{shown} == {expected!r}")
 
     # ------------------------------------------------------------------ statements
     def _statement(self, call, statements):
