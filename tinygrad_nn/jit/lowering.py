@@ -566,12 +566,18 @@ class Program:
                     if name[0] == "p" and name[1:].isdigit()]
         nbytes = sum(b.nbytes for b in buffers)
         lines.append(wrap(
-            f"summary: {len(self.plan_lines)} lines per replay ({self.counts['input']} input "
-            f"copies, {self.counts['call']} NumPy calls, {self.counts['guard']} checks); "
-            f"{len(buffers)} buffers allocated once ({nbytes:,} bytes); {len(in_place)} arrays "
-            f"used in place (parameters, state: {sum(a.nbytes for a in in_place):,} bytes); "
-            f"{len(self.scalars)} Python numbers read on each replay"))
+            f"summary: {_count(len(self.plan_lines), 'line')} per replay "
+            f"({_count(self.counts['input'], 'input copy', 'input copies')}, "
+            f"{_count(self.counts['call'], 'NumPy call')}, {_count(self.counts['guard'], 'check')}"
+            f"); {_count(len(buffers), 'buffer')} allocated once ({nbytes:,} bytes); "
+            f"{_count(len(in_place), 'array')} used in place (parameters, state: "
+            f"{sum(a.nbytes for a in in_place):,} bytes); "
+            f"{_count(len(self.scalars), 'Python number')} read on each replay"))
         return "\n".join(lines)
+
+
+def _count(n, one, many=None):
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _layout(array):
