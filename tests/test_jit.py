@@ -490,3 +490,36 @@ def test_a_jitted_method_binds_its_instance():
     for _ in range(3):
         trainer.step(tg.Tensor(X), tg.Tensor(Y))
     assert "SGD.step" in trainer.step.plan
+
+
+def test_optimizer_state_loaded_between_calls_is_used():
+    eager, step, (model_a, opt_a), (model_b, opt_b) = twins(circles_setup)
+    X, Y = circles_data()
+    for _ in range(3):
+        eager(tg.Tensor(X), tg.Tensor(Y))
+        step(tg.Tensor(X), tg.Tensor(Y))
+    saved = opt_a.state_dict()
+    for _ in range(2):
+        eager(tg.Tensor(X), tg.Tensor(Y))
+        step(tg.Tensor(X), tg.Tensor(Y))
+    for opt in (opt_a, opt_b):
+        opt.load_state_dict(saved)  # a new state dict, new arrays
+    for _ in range(3):
+        assert same_bits(eager(tg.Tensor(X), tg.Tensor(Y)).data,
+                         step(tg.Tensor(X), tg.Tensor(Y)).data)
+    assert_same_state(model_a, model_b, opt_a, opt_b)
+
+
+def test_a_module_attribute_set_during_the_call_is_refused():
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x * 2
+
+    f = tg.jit(Counting())
+    with pytest.raises(RuntimeError, match="Counting.calls is set during the call"):
+        f(tg.ones(2))

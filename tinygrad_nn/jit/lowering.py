@@ -207,6 +207,9 @@ class Program:
                                   f"{self._name(array, 'p')}")
         if conditions:
             self.checked.append(f"{len(conditions)} tensors hold the same arrays")
+        for optimizer, state in rec.optimizer_states.items():
+            conditions.append(f"{self._name(optimizer, 'o')}.state is not "
+                              f"{self._name(state, 'h')}")
         for module, training in rec.modules.items():
             conditions.append(f"{self._name(module, 'm')}.training is not {training}")
         if rec.modules:

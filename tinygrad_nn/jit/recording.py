@@ -362,6 +362,7 @@ class Recording:
         self.grad_first = {}    # tensor -> ("read", grad) or ("write",) on first use of .grad
         self.modules = {}       # module -> its training flag when first called
         self.optimizers = {}    # optimizer -> {hyperparameter: value} when it first stepped
+        self.optimizer_states = {}  # optimizer -> its state dict (load_state_dict replaces it)
         self.counters = []      # (state dict, name, Scalar) written back after each replay
         self.rebound = []       # (array, Traced): state array replaced by a new one in step
         self.refused = []       # reasons the capture cannot be replayed
@@ -630,6 +631,7 @@ def _enter_optimizer(rec, optimizer):
     """Before an optimizer's step: its hyperparameters and step counters become Scalars read
     anew on each replay, its state arrays stand-ins."""
     attributes, kind = vars(optimizer), type(optimizer).__name__
+    rec.optimizer_states.setdefault(optimizer, optimizer.state)
     values = {}
     for name in type(optimizer).hyperparameters:
         value = values[name] = attributes[name]
@@ -701,6 +703,17 @@ def instrument(rec):
                 _enter_module(rec, module)
             return module_call(module, *args, **kwargs)
         _set(nn.Module, "__call__", call, undo)
+        module_setattr = nn.Module.__setattr__
+
+        def setattr_(module, name, value):
+            # a module already called sets an attribute: a Python write no replay repeats
+            # (a buffer is the exception: it is copied into in place, and that is recorded)
+            if module in rec.modules and name not in vars(module).get("_buffers", ()):
+                rec.refused.append(f"{type(module).__name__}.{name} is set during the call: "
+                                   f"a replay would not set it again (keep such state in a "
+                                   f"buffer, register_buffer, updated in place)")
+            module_setattr(module, name, value)
+        _set(nn.Module, "__setattr__", setattr_, undo)
         for cls in _subclasses(optim.Optimizer):
             if "step" in vars(cls):
                 _set(cls, "step", _wrapped_step(rec, vars(cls)["step"]), undo)
