@@ -42,7 +42,7 @@ class jit:
     def __init__(self, fn):
         if not callable(fn):
             raise TypeError(f"tg.jit takes a function, got {type(fn).__name__}")
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())
         self.fn = fn
         self.plan = ""
         self._programs = {}  # signature -> [Program, ...], tried in order
