@@ -114,13 +114,14 @@ def test_structures_returned():
 
     @tg.jit
     def f(x):
-        return {"sum": x + w, "pair": None} if False else {"sum": x + w, "product": x * w}
+        return {"sum": x + w, "product": x * w}
 
     out = f(tg.ones(3))
     assert sorted(out) == ["product", "sum"]
     assert np.array_equal(out["sum"].data, [1, 2, 3])
-    out = f(tg.ones(3) * 2)
+    out = f(tg.ones(3) * 2)  # a replay
     assert np.array_equal(out["product"].data, [0, 2, 4])
+    assert isinstance(tg.jit(lambda x: [x, x * 3])(tg.ones(1)), list)
     pair = tg.jit(lambda x: (x * 2, x + 1))(tg.ones(2))
     assert isinstance(pair, tuple) and np.array_equal(pair[1].data, [2, 2])
     assert tg.jit(lambda x: None)(tg.ones(2)) is None
