@@ -2,7 +2,7 @@
 
 A backward rule gets `g`, the gradient of the op's output, and returns one gradient per input
 (None for an input that needs none). It may return a gradient of the *output's* shape for a
-broadcast input: the engine sums it back to the input's shape (`autograd.fit_gradient`).
+broadcast input: the engine sums it back to the input's shape (`autograd.sum_to_shape`).
 
 Rules use only NumPy operators, Tensor/ndarray methods both types share (`reshape`, `sum`,
 `mean`, `transpose`, indexing) and `call(Op, ...)`, so the same rule runs on arrays and, with
@@ -621,7 +621,7 @@ class Transpose(Op):
 
 
 class BroadcastTo(Op):
-    """a stretched to `shape`;  the engine sums the gradient back (fit_gradient)"""
+    """a stretched to `shape`;  the engine sums the gradient back (sum_to_shape)"""
     @staticmethod
     def forward(ctx, a, *, shape):
         return np.full(shape, a)  # a real array: 4x cheaper than np.broadcast_to's view here
@@ -632,7 +632,7 @@ class BroadcastTo(Op):
 
 
 class Cast(Op):
-    """a in another dtype;  the engine casts the gradient back (fit_gradient)"""
+    """a in another dtype;  the engine casts the gradient back to the input's dtype"""
     @staticmethod
     def forward(ctx, a, *, dtype):
         return a.astype(dtype)

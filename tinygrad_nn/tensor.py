@@ -191,7 +191,7 @@ class Tensor:
             raise ValueError(f"{where}: a value of shape {np.shape(other)} does not fit a "
                              f"tensor of shape {self.shape}")
         ufunc(self.data, other, out=self.data, casting="same_kind")
-        self._version += 1
+        autograd.count_write(self)
         return self
 
     def add_(self, other):
@@ -324,4 +324,6 @@ def arange(start, stop=None, step=1, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
 
 
-from . import autograd, ops  # noqa: E402  (they import Tensor from here)
+# The one import back-edge: the methods above hand over to the engine and the ops, which build
+# on Tensor; imported last so that both find Tensor defined.
+from . import autograd, ops  # noqa: E402
