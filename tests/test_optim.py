@@ -311,3 +311,24 @@ def test_sgd_state_is_empty_before_the_first_step_and_round_trips(tmp_path):
     other.load_state_dict(tg.load(tmp_path / "sgd.npz"))
     assert other.state == {} and other.lr == 0.1 and other.momentum == 0.9
     assert repr(other) == "SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)"
+
+
+def test_the_momentum_buffer_never_aliases_grad_over_several_steps():
+    """A buffer that is .grad's array would be scaled by `buffer *= momentum` in place, changing
+    the gradient the user sees, and a gradient that accumulates would change the buffer."""
+    p = tg.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    optimizer = tg.optim.SGD([p], lr=0.1, momentum=0.9)
+    buffer, expected_p = np.zeros(2), p.data.copy()
+    for step in range(4):
+        (p * p * (step + 1)).sum().backward()
+        grad = p.grad.data.copy()
+        optimizer.step()
+        np.testing.assert_array_equal(p.grad.data, grad)  # step left .grad alone
+        buffer = grad if step == 0 else 0.9 * buffer + grad
+        expected_p = expected_p - 0.1 * buffer
+        np.testing.assert_allclose(p.data, expected_p, rtol=1e-15)
+        stored = optimizer.state[0]["momentum_buffer"]
+        assert not np.shares_memory(stored, p.grad.data)
+        p.grad.data[...] = 1e6  # a user scribbling on .grad must not reach the buffer
+        np.testing.assert_allclose(stored, buffer, rtol=1e-15)
+        p.zero_grad()
