@@ -13,6 +13,7 @@ import contextlib
 import heapq
 import itertools
 import threading
+import types
 import weakref
 
 import numpy as np
@@ -59,14 +60,8 @@ def enable_grad(fn=None):
 
 # --------------------------------------------------------------------------- nodes
 
-class _Unrecorded:
-    """The ctx an op's forward gets when nothing will be differentiated: saving is a no-op."""
-
-    def save_for_backward(self, *arrays):
-        pass
-
-
-_UNRECORDED = _Unrecorded()
+# The ctx an op's forward gets when nothing will be differentiated: saving is a no-op.
+_UNRECORDED = types.SimpleNamespace(save_for_backward=lambda *arrays: None)
 _sequence = itertools.count()  # creation numbers of nodes and of in-place writes
 _last_write = -1  # the creation number of the newest in-place write
 # One shared tuple per needs_input_grad pattern: a node allocates one object less, so Python's
@@ -86,30 +81,18 @@ class Function:
     """
 
     differentiable_backward = False
-    # What a node holds: its inputs (Tensors or constants), which of them need a gradient, its
-    # output array, the arrays saved for backward (None once freed), its creation number
-    # (decreasing `seq` is a topological order); and, on few nodes, its inputs' versions when
-    # one had been changed in place (else all were 0), the hooks and retained-grad tensor of its
-    # output.
-    # `__dict__` stays available for what an op keeps on ctx (ctx.axis = ...).
+    # A node holds its inputs (Tensors or constants), which of them need a gradient, its output
+    # array, the arrays saved for backward (None once freed) and its creation number (decreasing
+    # `seq` is a topological order); `__dict__` keeps what an op stores on ctx (ctx.axis = ...).
     __slots__ = ("inputs", "needs_input_grad", "out", "saved_tensors", "seq", "__dict__",
                  "__weakref__")
-    versions = hooks = retained = None  # class defaults: set on the few nodes that need them
-
-    @property
-    def name(self):
-        return type(self).__name__
+    # Set only on the few nodes that need them: the inputs' versions when one had been changed
+    # in place (else all were 0), the output's hooks and its retained-grad tensor.
+    versions = hooks = retained = None
+    name = property(lambda self: type(self).__name__)
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
-
-    @staticmethod
-    def forward(ctx, *arrays, **params):
-        raise NotImplementedError
-
-    @staticmethod
-    def backward(ctx, *grads):
-        raise NotImplementedError
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -162,23 +145,16 @@ def call(op, *args, **params):
 
 
 def count_write(tensor):
-    """Note an in-place change of tensor.data: a new version, and a write the walk checks for."""
+    """Note an in-place change of tensor.data: a new version, and a write for the walk to check."""
     global _last_write
     tensor._version += 1
     _last_write = next(_sequence)
 
 
-class _Observers:
-    """Callbacks of the study tools (trace, detect_anomaly); empty lists cost nothing.
-
-    forward: fn(node, out) after a recorded op's forward;
-    backward: fn(node, grad_of_output, input_grads) after each node's backward.
-    """
-    forward = []
-    backward = []
-
-
-observers = _Observers()
+# Callbacks of the study tools (trace, detect_anomaly); empty lists cost nothing.
+# forward: fn(node, out) after a recorded op's forward;
+# backward: fn(node, grad_of_output, input_grads) after each node's backward.
+observers = types.SimpleNamespace(forward=[], backward=[])
 
 
 # --------------------------------------------------------------------------- the walk
@@ -250,10 +226,10 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
             g = pending.pop(node)
             if node.saved_tensors is None:
                 raise RuntimeError(_FREED_MESSAGE.format(node.name))
+            if node.seq < _last_write:  # something was changed in place since the node was made
+                _check_versions(node)
             if node.hooks or node.retained is not None or node in watched:
                 g = _see_output_gradient(node, g, create_graph, watched, results)
-            if node.seq < _last_write:
-                _check_versions(node)
             input_grads = _run_rule(node, g, create_graph)
             if not retain_graph:
                 node.saved_tensors = None

@@ -127,8 +127,8 @@ class Neg(Op):
 
 
 class Pow(Op):
-    """a ** b;  d/da = b a^(b-1), d/db = a^b log a, both 0 at their limits as in PyTorch:
-    d/da = 0 where b = 0 (also at a = 0), d/db = 0 where a = 0 and b >= 0"""
+    """a ** b;  d/da = b a^(b-1), d/db = a^b log a; at a = 0 their limits, as in PyTorch:
+    d/da = 0 where b = 0, d/db = 0 where b >= 0"""
     @staticmethod
     def forward(ctx, a, b):
         y = a ** b
@@ -143,10 +143,12 @@ class Pow(Op):
             return g * (2 * a if b == 2 else b * a ** (b - 1)), None  # finite: no masking needed
         with np.errstate(divide="ignore", invalid="ignore"):  # e.g. 0 ** -0.5: masked below
             ga = gb = None
+            at_zero = np.asarray(a) == 0
             if need_a:
-                ga = _safe_multiply(g, call(Where, np.asarray(b) == 0, 0, b * a ** (b - 1)))
+                limit = at_zero & (np.asarray(b) == 0)
+                ga = _safe_multiply(g, call(Where, limit, 0, b * a ** (b - 1)))
             if need_b:
-                limit = (np.asarray(a) == 0) & (np.asarray(b) >= 0)
+                limit = at_zero & (np.asarray(b) >= 0)
                 gb = _safe_multiply(g, call(Where, limit, 0, y * call(Log, a)))
         return ga, gb
 
