@@ -429,11 +429,13 @@ def test_grad_accumulates_across_repeated_backward_with_create_graph():
     np.testing.assert_array_equal(h.data, 3 * 6 * x.data)
 
 
-@pytest.mark.parametrize("op", ["add", "sub", "mul by one", "where"])
+@pytest.mark.parametrize("op", ["add", "sub", "mul by one", "where", "transpose", "reshape"])
 def test_two_leaves_of_one_op_never_share_one_grad_array(op):
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     y = {"add": lambda: a + b, "sub": lambda: a - b, "mul by one": lambda: a * 1.0 + b * 1.0,
-         "where": lambda: tg.where(np.array([True, False]), a, b) + a + b}[op]()
+         "where": lambda: tg.where(np.array([True, False]), a, b) + a + b,
+         "transpose": lambda: a.reshape(1, 2).T + b.reshape(2, 1),
+         "reshape": lambda: a.reshape(2, 1) + b.reshape(2, 1)}[op]()
     y.sum().backward()
     assert not np.shares_memory(a.grad.data, b.grad.data)
     a.grad.data[...] = 100.0
@@ -491,3 +493,24 @@ def test_sum_to_shape_sums_added_and_stretched_axes_of_arrays_and_tensors():
     t = tg.autograd.sum_to_shape(tg.Tensor(g), (1, 4))
     assert isinstance(t, tg.Tensor) and t.shape == (1, 4)
     np.testing.assert_array_equal(t.data, g.sum(axis=(0, 1))[None])
+
+
+class ReadOnlyGradient(tg.Function):
+    """Its backward hands out a read-only array that is no view of anything."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        out = g * 2
+        out.flags.writeable = False
+        return out
+
+
+def test_a_leaf_grad_is_always_writable():
+    x = leaf([1.0, 2.0])
+    ReadOnlyGradient.apply(x).sum().backward()
+    assert x.grad.data.flags.writeable
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])

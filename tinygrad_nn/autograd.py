@@ -314,8 +314,9 @@ def _finish_leaves(pending, create_graph, capture, results):
             if id(leaf) in capture:
                 results[id(leaf)] = g
         else:
-            if not create_graph and (type(g) is not np.ndarray or id(g) in handed_out
-                                     or not g.flags.writeable):
+            # a view (x.T + w hands w the gradient and x its transpose) may share memory
+            if not create_graph and (type(g) is not np.ndarray or g.base is not None
+                                     or id(g) in handed_out or not g.flags.writeable):
                 g = np.array(g)
             handed_out.add(id(g))
             _retain(leaf, g, create_graph)
