@@ -514,3 +514,65 @@ def test_a_leaf_grad_is_always_writable():
     ReadOnlyGradient.apply(x).sum().backward()
     assert x.grad.data.flags.writeable
     np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+
+
+@pytest.mark.parametrize("call", ["backward", "tg.grad"])
+def test_the_callers_gradient_array_never_becomes_a_grad(call):
+    x = leaf([1.0, 2.0])
+    gradient = np.array([1.0, 1.0])
+    y = x + 1.0  # Add passes the gradient through unchanged
+    if call == "backward":
+        y.backward(gradient)
+        result = x.grad.data
+    else:
+        (result,) = (g.data for g in tg.grad(y, x, grad_outputs=gradient))
+    assert not np.shares_memory(result, gradient)
+    gradient[0] = 5.0
+    np.testing.assert_array_equal(result, [1.0, 1.0])
+
+
+def test_a_leaf_hook_also_runs_within_grad_and_its_replacement_is_returned():
+    x = leaf([1.0, 2.0])
+    x.register_hook(lambda g: g * 10)
+    (g,) = tg.grad((x * 3).sum(), x)
+    np.testing.assert_array_equal(g.data, [30.0, 30.0])
+    assert x.grad is None
+
+
+def test_a_tensor_without_requires_grad_never_gets_a_grad():
+    x, c = leaf([1.0, 2.0]), tg.Tensor([3.0, 4.0], dtype=np.float64)
+    (x + c - c * 2).sum().backward()  # Add and Sub return a gradient for every input
+    assert c.grad is None
+    np.testing.assert_array_equal(x.grad.data, [1.0, 1.0])
+
+
+def test_hooks_run_with_grad_mode_off_unless_create_graph():
+    x = leaf([1.0, 2.0])
+    seen = []
+    x.register_hook(lambda g: seen.append(tg.is_grad_enabled()))
+    (x * x).sum().backward()
+    (x * x).sum().backward(create_graph=True)
+    assert seen == [False, True]
+    assert tg.is_grad_enabled()
+
+
+class CosineWithNumpyBackward(tg.Function):
+    """cos x, its backward written with a NumPy function (so it runs only on arrays)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return -g * np.sin(x)
+
+
+def test_a_backward_that_only_works_on_arrays_still_gives_first_derivatives_with_create_graph():
+    x = leaf([0.5, 1.0])
+    (g,) = tg.grad(CosineWithNumpyBackward.apply(x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.data, -np.sin(x.data), rtol=1e-15)
+    with pytest.raises(RuntimeError, match="CosineWithNumpyBackward"):
+        tg.grad(g.sum(), x)

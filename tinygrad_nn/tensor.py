@@ -261,13 +261,13 @@ class Tensor:
         autograd.register_hook(self, fn)
 
     # ------------------------------------------------------------------ operators
-    def __add__(self, other): return ops.Add.apply(self, other)
+    def __add__(self, other): return ops.Add.operator(self, other)
     def __radd__(self, other): return ops.Add.apply(other, self)
-    def __sub__(self, other): return ops.Sub.apply(self, other)
+    def __sub__(self, other): return ops.Sub.operator(self, other)
     def __rsub__(self, other): return ops.Sub.apply(other, self)
-    def __mul__(self, other): return ops.Mul.apply(self, other)
+    def __mul__(self, other): return ops.Mul.operator(self, other)
     def __rmul__(self, other): return ops.Mul.apply(other, self)
-    def __truediv__(self, other): return ops.Div.apply(self, other)
+    def __truediv__(self, other): return ops.Div.operator(self, other)
     def __rtruediv__(self, other): return ops.Div.apply(other, self)
     def __pow__(self, other): return ops.Pow.apply(self, other)
     def __rpow__(self, other): return ops.Pow.apply(other, self)
