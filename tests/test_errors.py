@@ -163,7 +163,7 @@ def test_concatenate_of_0d_tensors_points_to_stack():
 # ---------------------------------------------------------------- PyTorch habits
 
 PYTORCH_METHODS = {"view": "reshape", "permute": "transpose", "clamp": "clip",
-                   "unsqueeze": "reshape", "expand": "broadcast_to", "dim": "ndim",
+                   "expand": "broadcast_to", "dim": "ndim",
                    "numel": "size", "zero_": "zero_grad"}
 
 

@@ -33,7 +33,7 @@ _PYTORCH_NAMES = {"cat": "tg.concatenate(tensors, axis=0)", "tensor": "tg.Tensor
                   "from_numpy": "tg.Tensor(array)", "clamp": "tg.clip(x, lo, hi)",
                   "manual_seed": "rng=np.random.default_rng(seed) where randomness is drawn",
                   "zeros_like": "tg.zeros(*x.shape)", "ones_like": "tg.ones(*x.shape)",
-                  "permute": "tg.transpose(x, *axes)", "unsqueeze": "x[None]"}
+                  "permute": "tg.transpose(x, *axes)"}
 
 
 def __getattr__(name):

@@ -80,7 +80,6 @@ def _shape_arg(shape, where):
 PYTORCH_METHODS = {
     "view": "x.reshape(...)", "permute": "x.transpose(*axes)", "clamp": "x.clip(lo, hi)",
     "expand": "x.broadcast_to(*shape)", "numel": "x.size", "dim": "x.ndim",
-    "unsqueeze": "x[None] or x.reshape(...)", "squeeze": "x.reshape(...)",
     "mm": "x @ y or x.matmul(y)", "pow": "x ** y", "float": "x.astype(np.float32)",
     "double": "x.astype(np.float64)", "to": "x.astype(dtype)", "zero_": "x.zero_grad() on "
     "the tensor (or optimizer.zero_grad()); .grad is replaced, never cleared in place",
