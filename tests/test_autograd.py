@@ -576,3 +576,13 @@ def test_a_backward_that_only_works_on_arrays_still_gives_first_derivatives_with
     np.testing.assert_allclose(g.data, -np.sin(x.data), rtol=1e-15)
     with pytest.raises(RuntimeError, match="CosineWithNumpyBackward"):
         tg.grad(g.sum(), x)
+
+
+def test_many_writes_after_the_node_still_raise_with_the_oldest_version_known():
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    with tg.no_grad():
+        for _ in range(70):
+            w.add_(0.0)
+    with pytest.raises(RuntimeError, match="at version at most 6, it is now at version 70"):
+        y.backward()

@@ -210,3 +210,14 @@ def test_each_method_is_also_a_function(name):
     by_function, by_method = getattr(tg, name)(x, *args), getattr(x, name)(*args)
     assert by_function.grad_fn.name == by_method.grad_fn.name
     np.testing.assert_array_equal(by_function.data, by_method.data)
+
+
+@pytest.mark.parametrize("value", [np.ones(3), np.ones((2, 2, 2)), tg.Tensor(np.ones((1, 3)))])
+def test_an_in_place_change_with_a_value_that_does_not_fit_names_both_shapes(value):
+    t = tg.Tensor(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"add_: a value of shape \(.*\) does not fit a tensor of "
+                                         r"shape \(2, 2\)"):
+        t.add_(value)
+    assert t._version == 0 and (t.data == 0).all()
+    assert t.add_(np.ones(2)).mul_(3.0).data.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    assert t._version == 2

@@ -9,6 +9,7 @@ Backward rules are written with NumPy operators and with ops called through `cal
 on plain arrays and records on Tensors. So with `create_graph=True` the engine simply runs the same
 rules on Tensors, and the backward pass becomes a graph that can be differentiated again.
 """
+import collections
 import contextlib
 import heapq
 import itertools
@@ -86,9 +87,8 @@ class Function:
     # `seq` is a topological order); `__dict__` keeps what an op stores on ctx (ctx.axis = ...).
     __slots__ = ("inputs", "needs_input_grad", "out", "saved_tensors", "seq", "__dict__",
                  "__weakref__")
-    # Set only on the few nodes that need them: the inputs' versions when one had been changed
-    # in place (else all were 0), the output's hooks and its retained-grad tensor.
-    versions = hooks = retained = None
+    # Set only on the few nodes that need them: the output's hooks and its retained-grad tensor.
+    hooks = retained = None
     name = property(lambda self: type(self).__name__)
 
     def save_for_backward(self, *arrays):
@@ -102,12 +102,11 @@ class Function:
         keywords. When grad mode is on and an input requires grad, a node is recorded: it is
         the `ctx` forward saves into, and the output's `grad_fn`.
         """
-        arrays, needs, changed = [], [], False
+        arrays, needs = [], []
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x.data)
                 needs.append(x.requires_grad)
-                changed = changed or x._version
             else:
                 arrays.append(x if type(x) is float or type(x) is int else to_constant(x))
                 needs.append(False)
@@ -118,8 +117,6 @@ class Function:
         node.inputs = inputs
         node.needs_input_grad = _interned.setdefault(needs := tuple(needs), needs)
         node.saved_tensors = ()
-        if changed:
-            node.versions = tuple(getattr(x, "_version", 0) for x in inputs)
         node.seq = next(_sequence)
         node.out = out = cls.forward(node, *arrays, **params)  # kept as made: saved_tensors
         if type(out) is not np.ndarray:  # may hold this very object (a NumPy scalar)
@@ -133,11 +130,7 @@ class Function:
         """apply(a, b) for a Tensor `a` and a Tensor or number `b` (the arithmetic operators),
         without apply's loops: the same steps for the commonest call, measured ~7% faster."""
         if isinstance(b, Tensor):
-            if a._version or b._version:
-                return cls.apply(a, b)
             b_data, b_needs = b.data, b.requires_grad
-        elif a._version:
-            return cls.apply(a, b)
         else:
             b_data, b_needs = (b if type(b) is float or type(b) is int else to_constant(b)), False
         if not ((a.requires_grad or b_needs) and _grad_mode.enabled):
@@ -171,10 +164,17 @@ def call(op, *args, **params):
 
 
 def count_write(tensor):
-    """Note an in-place change of tensor.data: a new version, and a write for the walk to check."""
+    """Note an in-place change of tensor.data: a new version, and when it happened (creation
+    numbers of its last writes), for the walk to compare with the nodes that saved it."""
     global _last_write
     tensor._version += 1
     _last_write = next(_sequence)
+    if getattr(tensor, "_writes", None) is None:
+        tensor._writes = collections.deque(maxlen=_WRITES_KEPT)
+    tensor._writes.append(_last_write)
+
+
+_WRITES_KEPT = 64  # enough to name the version a node saw; older writes only make it "at most"
 
 
 # Callbacks of the study tools (trace, detect_anomaly); empty lists cost nothing.
@@ -305,15 +305,17 @@ def _check_versions(node):
     """Raise if an input whose array the node saved was changed in place since: its gradient
     would silently use the new values."""
     saved = {id(a) for a in node.saved_tensors}
-    for k, x in enumerate(node.inputs):
+    for x in node.inputs:
         if isinstance(x, Tensor) and id(x.data) in saved:
-            then = node.versions[k] if node.versions else 0
-            if x._version != then:
+            since = sum(seq > node.seq for seq in getattr(x, "_writes", ()))
+            if since:
+                at_most = "at most " if since == _WRITES_KEPT else ""
                 raise RuntimeError(
                     f"one of the tensors needed for the gradient has been modified by an "
                     f"in-place operation: {node.name} saved a tensor of shape {x.shape} at "
-                    f"version {then}, it is now at version {x._version}. Call backward() "
-                    "before changing it (e.g. before optimizer.step() or load_state_dict()).")
+                    f"version {at_most}{x._version - since}, it is now at version "
+                    f"{x._version}. Call backward() before changing it (e.g. before "
+                    "optimizer.step() or load_state_dict()).")
 
 
 def _see_output_gradient(node, g, create_graph, watched, results):

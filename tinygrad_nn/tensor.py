@@ -66,6 +66,13 @@ def to_constant(x):
     raise TypeError(f"unsupported operand type for a Tensor op: {type(x).__name__}")
 
 
+def _broadcasts_to(shape, target):
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
 def _shape_arg(shape, where):
     """(2, 3) from either f(2, 3) or f((2, 3))."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -112,9 +119,10 @@ class Tensor:
     """`Tensor(data, requires_grad=False, dtype=None)`: an n-dimensional array that records the
     ops applied to it when it (or an input) requires a gradient."""
 
-    # `_version` counts the in-place changes of `data` (the methods ending in `_`), so that
-    # backward can tell that an array a node saved was changed after the node saved it.
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version",
+    # `_version` counts the in-place changes of `data` (the methods ending in `_`) and `_writes`
+    # (set at the first) holds when the last ones happened, so that backward can tell that an
+    # array a node saved was changed after the node saved it.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version", "_writes",
                  "__weakref__")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
 
@@ -225,11 +233,11 @@ class Tensor:
         if self.grad_fn is not None:
             raise RuntimeError(f"{where}: in-place change of a tensor computed by "
                                f"{self.grad_fn.name}; only leaf tensors can be changed in place")
-        if self.requires_grad and autograd.is_grad_enabled():
+        if self.requires_grad and autograd._grad_mode.enabled:
             raise RuntimeError(f"{where}: a leaf tensor that requires grad can be changed in "
                                "place only under tg.no_grad() (as optimizers do)")
         other = other.data if isinstance(other, Tensor) else other
-        if np.broadcast_shapes(np.shape(other), self.shape) != self.shape:
+        if np.shape(other) != self.shape and not _broadcasts_to(np.shape(other), self.shape):
             raise ValueError(f"{where}: a value of shape {np.shape(other)} does not fit a "
                              f"tensor of shape {self.shape}")
         ufunc(self.data, other, out=self.data, casting="same_kind")
