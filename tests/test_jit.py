@@ -524,3 +524,14 @@ def test_a_module_attribute_set_during_the_call_is_refused():
     f = tg.jit(Counting())
     with pytest.raises(RuntimeError, match="Counting.calls is set during the call"):
         f(tg.ones(2))
+
+
+def test_a_graph_made_before_a_replayed_update_cannot_backward_through_it():
+    eager, step, _, (model, _) = twins(circles_setup)
+    X, Y = circles_data()
+    for _ in range(3):
+        step(tg.Tensor(X), tg.Tensor(Y))
+    loss = nn.MSELoss()(model(tg.Tensor(X)), tg.Tensor(Y))  # saves the parameters
+    step(tg.Tensor(X), tg.Tensor(Y))  # a replay updates them in place
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()

@@ -17,6 +17,7 @@ import textwrap
 
 import numpy as np
 
+from ..autograd import count_write
 from ..tensor import Tensor
 from .recording import Scalar, Traced, name_of
 
@@ -78,7 +79,7 @@ class Program:
         self.names = {}          # id(array or object) -> name in the generated code
         self.numbers = {}        # prefix -> the last number given
         self.external = rec.external
-        self.namespace = {"copyto": np.copyto, "MISS": MISS, "make": Tensor._make,
+        self.namespace = {"copyto": np.copyto, "MISS": MISS, "count_write": count_write,
                           "guard_failed": guard_failed}
         self.kept = []           # keeps every named object alive (ids stay unique)
         self.scalars = {}        # id(Scalar) -> variable name
@@ -532,14 +533,13 @@ class Program:
         grads = sum(".grad = " in line for line in self.epilogue[start:])
         if grads:
             self.after.append(f"{grads} .grad")
-        versions = 0
-        for tensor, (_, version) in rec.tensors.items():
-            if tensor._version != version:
-                versions += 1
-                self.epilogue.append(f"{self._name(tensor, 't')}._version += "
-                                     f"{tensor._version - version}")
-        if versions:
-            self.after.append(f"{versions} version counters")
+        # each in-place write of the capture is counted again, as the engine counts it (a
+        # backward through a graph that saved the old values then raises, as eagerly)
+        written = tuple(tensor for tensor, (_, version) in rec.tensors.items()
+                        for _ in range(tensor._version - version))
+        if written:
+            self.epilogue.append(f"for t in {self._name(written, 'k')}: count_write(t)")
+            self.after.append(f"{len(written)} version counts")
 
     # ------------------------------------------------------------------ for people
     def _plan(self, title):
