@@ -60,7 +60,13 @@ class jit:
 
     def __call__(self, *args, **kwargs):
         key, arrays = [is_grad_enabled()], []
-        _describe(args, key, arrays)
+        for x in args:
+            if isinstance(x, Tensor):  # the common case, inline
+                x = x.data
+                key += (x.shape, x.dtype, x.strides)
+                arrays.append(x)
+            else:
+                _describe(x, key, arrays)
         if kwargs:
             _describe(kwargs, key, arrays)
         key = tuple(key)
@@ -118,13 +124,12 @@ def _describe(x, key, arrays):
     """Append to `key` what must match for a recording to be replayed with argument x (shapes
     and dtypes of arrays, values of numbers and strings, identities of other objects), and to
     `arrays` the arrays of its Tensors and arrays, in the order _bind meets them."""
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor):  # the layout too: a reduction's order, so its bits, follow it
         x = x.data
-        # the layout too, unless the usual one: a reduction's order, so its bits, follow it
-        key.append((x.shape, x.dtype) if x.flags.c_contiguous else (x.shape, x.dtype, x.strides))
+        key += (x.shape, x.dtype, x.strides)
         arrays.append(x)
     elif isinstance(x, np.ndarray):
-        key.append(("array", x.shape, x.dtype, None if x.flags.c_contiguous else x.strides))
+        key += ("array", x.shape, x.dtype, x.strides)
         arrays.append(x)
     elif type(x) in (tuple, list):
         key.append((type(x), len(x)))
