@@ -1,4 +1,5 @@
-"""python -m tinygrad_nn.check: every op gradchecked (first and second order), failures caught."""
+"""python -m tinygrad_nn.check: every op gradchecked (first and second order) over the rows of
+the one op table, failures caught."""
 import subprocess
 import sys
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from tinygrad_nn import ops
+from tinygrad_nn.checking import op_table
 from tinygrad_nn.checking import selfcheck as check
 
 
@@ -39,7 +41,7 @@ def test_a_wrong_backward_fails_and_main_exits_non_zero(monkeypatch, capsys):
     assert "FAIL Exp grad (exp(a))" in out and "checks passed" in out
 
 
-def test_an_op_without_a_recipe_is_a_failure(monkeypatch, capsys):
+def test_an_op_without_a_row_is_a_failure(monkeypatch, capsys):
     class Frobnicate(ops.Op):
         @staticmethod
         def forward(ctx, a):
@@ -51,14 +53,15 @@ def test_an_op_without_a_recipe_is_a_failure(monkeypatch, capsys):
 
     monkeypatch.setattr(ops, "Frobnicate", Frobnicate, raising=False)
     (row,) = check.run(only={"Frobnicate"})
-    assert (row["passed"], row["message"]) == (False, "no recipe")
+    assert (row["passed"], row["message"]) == (False, "no row")
     assert check.main([]) == 1
-    assert "FAIL (no recipe)" in capsys.readouterr().out
+    assert "FAIL (no row)" in capsys.readouterr().out
 
 
-def test_a_recipe_that_misses_its_op_is_a_failure(monkeypatch):
-    wrong = check.Recipe("Exp", "log(a)", lambda a: a.log(), lambda s: [s.uniform(1, 2, 3)])
-    monkeypatch.setattr(check, "RECIPES", [wrong])
+def test_a_row_that_misses_its_op_is_a_failure(monkeypatch):
+    wrong = op_table.OpRow("exp", lambda a: a.log(), np.log, ("Exp",),
+                           op_table.unary(op_table.POSITIVE))
+    monkeypatch.setattr(op_table, "OP_TABLE", [wrong])
     (row,) = check.run(only={"Exp"})
     assert not row["passed"] and "does not use Exp" in row["message"]
 
