@@ -28,7 +28,8 @@ from .sampling import REAL, Domain
 MAX_SIZE = 12
 
 POSITIVE = Domain(0.1, 3.0)                    # log, sqrt, bases of pow: off the pole at 0
-NONZERO = Domain(avoid=(0.0,))                 # the kink of abs, relu; the pole of 1/b
+NONZERO = Domain(avoid=(0.0,))                 # the kink of abs, relu
+NEAR_POLE = Domain(-1.0, 1.0, avoid=(0.0,))    # 1/b: often close to its pole at 0, never on it
 CLIP_SAFE = Domain(avoid=(-0.5, 0.5))          # the clip bounds the cases use
 DISTINCT = Domain(margin=0.1, distinct=True)   # no ties within (or across) the drawn arrays
 
@@ -100,9 +101,8 @@ def op_classes():
 def unary(domain=REAL, min_dims=0, **choices):
     """One input of any small shape; each keyword parameter drawn from its list of options."""
     def cases(draw):
-        shape = draw.shape(min_dims=min_dims)
-        return Case([draw.array(shape, domain)],
-                    {name: draw.sampled_from(options) for name, options in choices.items()})
+        params = {name: draw.sampled_from(options) for name, options in choices.items()}
+        return Case([draw.array(draw.shape(min_dims=min_dims), domain)], params)
     return cases
 
 
@@ -142,8 +142,9 @@ def _tie_two_extremes(a, axis, largest):
 def extremum(largest):
     """max/min: distinct values, or (half the time) the two extremes of each slice tied."""
     def cases(draw):
+        tied = draw.booleans()
         case = reduction(DISTINCT)(draw)
-        if draw.booleans():
+        if tied:
             case.arrays[0] = _tie_two_extremes(case.arrays[0], case.params["axis"], largest)
             case.ties = True
         return case
@@ -322,7 +323,7 @@ OP_TABLE = [
     OpRow("add", lambda a, b: a + b, np.add, ("Add",), broadcast(REAL, REAL)),
     OpRow("sub", lambda a, b: a - b, np.subtract, ("Sub",), broadcast(REAL, REAL)),
     OpRow("mul", lambda a, b: a * b, np.multiply, ("Mul",), broadcast(REAL, REAL)),
-    OpRow("div", lambda a, b: a / b, np.divide, ("Div",), broadcast(REAL, NONZERO)),
+    OpRow("div", lambda a, b: a / b, np.divide, ("Div",), broadcast(REAL, NEAR_POLE)),
     OpRow("pow", lambda a, b: a ** b, np.power, ("Pow",), broadcast(POSITIVE, REAL)),
     OpRow("pow_constant_exponent", lambda a, p: a ** p, lambda a, p: a ** p, ("Pow",),
           unary(POSITIVE, p=[2, 3, 0.5, -1.5])),

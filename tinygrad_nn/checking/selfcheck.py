@@ -22,24 +22,30 @@ from .sampling import RandomDraw
 
 __all__ = ["run", "format_table", "main", "op_names"]
 
-EXAMPLES = 4
-CANDIDATES = 24
+EXAMPLES = 6
+CANDIDATES = 32
 
 op_names = op_classes
 
 
 def examples(row, seed):
     """EXAMPLES examples of `row`, greedily chosen among CANDIDATES seeded draws to cover the
-    most choices (each choice with few options, at each position) not made yet."""
+    choices (each with few options, at each position) not made yet: first every option of the
+    first choice (rows draw their kind of case first: ties or not, matmul's kind ...), then the
+    most new choices, earlier ones weighing more."""
     key = zlib.crc32(row.name.encode())
     pool = []
     for i in range(CANDIDATES):
         draw = RandomDraw(np.random.default_rng([seed, key, i]))
         pool.append((draw.made, example(row, draw)))
+
+    def gain(made):
+        new = made - covered
+        return (any(index == 0 for index, *_ in new),
+                sum(1 / (1 + index) for index, *_ in new))
     chosen, covered = [], set()
     while pool and len(chosen) < EXAMPLES:
-        best = max(range(len(pool)), key=lambda i: len(pool[i][0] - covered))
-        made, ex = pool.pop(best)
+        made, ex = pool.pop(max(range(len(pool)), key=lambda i: gain(pool[i][0])))
         chosen.append(ex)
         covered |= made
     return chosen
