@@ -114,12 +114,20 @@ def broadcast(*domains):
     return cases
 
 
+REDUCTIONS = [(keepdims, kind) for kind in ("all", "int", "last", "tuple")
+              for keepdims in (False, True)]
+
+
 def reduction(domain=REAL):
-    """axis: None, an int or a tuple (negatives too), and keepdims."""
+    """axis: None, an int, the last axis or a tuple (negatives too), with or without keepdims:
+    one first choice, so that the self-check makes each; no axis of size 1 (there a gradient
+    that is not reshaped back would broadcast into the right place by luck)."""
     def cases(draw):
-        shape = draw.shape()
-        return Case([draw.array(shape, domain)],
-                    {"axis": draw.axes(len(shape)), "keepdims": draw.booleans()})
+        keepdims, kind = draw.sampled_from(REDUCTIONS)
+        ndim = draw.integers({"int": 1, "last": 2}.get(kind, 0), 3)
+        axis = -1 if kind == "last" else draw.axes(ndim, kind)
+        shape = draw.sides(ndim, min_side=2)
+        return Case([draw.array(shape, domain)], {"axis": axis, "keepdims": keepdims})
     return cases
 
 
@@ -142,9 +150,8 @@ def _tie_two_extremes(a, axis, largest):
 def extremum(largest):
     """max/min: distinct values, or (half the time) the two extremes of each slice tied."""
     def cases(draw):
-        tied = draw.booleans()
         case = reduction(DISTINCT)(draw)
-        if tied:
+        if draw.booleans():
             case.arrays[0] = _tie_two_extremes(case.arrays[0], case.params["axis"], largest)
             case.ties = True
         return case

@@ -109,9 +109,14 @@ class Draw:
 
     def shape(self, min_dims=0, max_dims=3, max_side=3, max_size=12):
         """A shape of min_dims..max_dims axes of 1..max_side, at most max_size elements."""
+        return self.sides(self.integers(min_dims, max_dims), max_side, max_size)
+
+    def sides(self, ndim, max_side=3, max_size=12, min_side=1):
+        """A shape of `ndim` axes of min_side..max_side, at most max_size elements (unless
+        min_side forces more)."""
         shape, size = [], 1
-        for _ in range(self.integers(min_dims, max_dims)):
-            shape.append(self.integers(1, max(1, min(max_side, max_size // size))))
+        for _ in range(ndim):
+            shape.append(self.integers(min_side, max(min_side, min(max_side, max_size // size))))
             size *= shape[-1]
         return tuple(shape)
 
@@ -129,12 +134,14 @@ class Draw:
         ax = self.integers(0, ndim - 1)
         return ax - ndim if self.booleans() else ax
 
-    def axes(self, ndim):
-        """None, an int, or a tuple of distinct axes (() too), each negative half the time."""
-        kind = self.integers(0, 2) if ndim else self.integers(0, 1) * 2
-        if kind == 0:
+    def axes(self, ndim, kind=None):
+        """None, an int, or a tuple of distinct axes (() too), each negative half the time;
+        `kind` ("all", "int" or "tuple") chooses which."""
+        if kind is None:
+            kind = self.sampled_from(["all", "int", "tuple"] if ndim else ["all", "tuple"])
+        if kind == "all":
             return None
-        if kind == 1:
+        if kind == "int":
             return self.axis(ndim)
         chosen = self.permutation(ndim)[:self.integers(0, ndim)]
         return tuple(ax - ndim if self.booleans() else ax for ax in chosen)

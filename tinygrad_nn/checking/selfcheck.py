@@ -22,32 +22,44 @@ from .sampling import RandomDraw
 
 __all__ = ["run", "format_table", "main", "op_names"]
 
-EXAMPLES = 6
-CANDIDATES = 32
+EXAMPLES = 12
+CANDIDATES = 48
+SIZE_WEIGHT = 0.3
 
 op_names = op_classes
 
 
+def _features(made):
+    """The choices an example made, and the pairs of its first few choices."""
+    first = sorted(choice for choice in made if choice[0] < 5)
+    return made | {(a, b) for i, a in enumerate(first) for b in first[i + 1:]}
+
+
 def examples(row, seed):
     """EXAMPLES examples of `row`, greedily chosen among CANDIDATES seeded draws to cover the
-    choices (each with few options, at each position) not made yet: first every option of the
-    first choice (rows draw their kind of case first: ties or not, matmul's kind ...), then the
-    most new choices, earlier ones weighing more."""
+    choices (each with few options, at each position) and the pairs of early choices not made
+    yet: first every option of the first choice (rows draw their kind of case first: ties or
+    not, matmul's kind ...), then the most new ones, earlier choices weighing more."""
     key = zlib.crc32(row.name.encode())
     pool = []
     for i in range(CANDIDATES):
         draw = RandomDraw(np.random.default_rng([seed, key, i]))
-        pool.append((draw.made, example(row, draw)))
+        ex = example(row, draw)
+        pool.append((_features(draw.made), ex))
 
-    def gain(made):
-        new = made - covered
-        return (any(index == 0 for index, *_ in new),
-                sum(1 / (1 + index) for index, *_ in new))
+    def gain(candidate):
+        features, ex = candidate
+        new = features - covered
+        singles = [f[0] for f in new if isinstance(f[0], int)]
+        # larger inputs are less often degenerate (size-1 axes hide a missing reshape)
+        size = sum(a.size for a in ex.arrays)
+        return (0 in singles, len(new) - len(singles) + sum(1 / (1 + i) for i in singles)
+                + SIZE_WEIGHT * size)
     chosen, covered = [], set()
     while pool and len(chosen) < EXAMPLES:
-        made, ex = pool.pop(max(range(len(pool)), key=lambda i: gain(pool[i][0])))
+        features, ex = pool.pop(max(range(len(pool)), key=lambda i: gain(pool[i])))
         chosen.append(ex)
-        covered |= made
+        covered |= features
     return chosen
 
 
