@@ -89,3 +89,24 @@ def test_gradcheck_perturbs_inputs_whose_data_is_not_contiguous():
     assert tg.gradcheck(lambda t: t * t, [x])
     with pytest.raises(tg.GradcheckError):
         tg.gradcheck(NaNGradient.apply, [x])
+
+
+class RecordedDiffers(tg.Function):
+    """3a, whose backward on Tensors (create_graph=True) computes 4g: the recorded gradient
+    is consistent with itself, so only comparing it with the plain one shows the mistake."""
+    differentiable_backward = True
+
+    @staticmethod
+    def forward(ctx, a):
+        return 3 * a
+
+    @staticmethod
+    def backward(ctx, g):
+        return 4 * g if isinstance(g, tg.Tensor) else 3 * g
+
+
+def test_gradgradcheck_compares_the_recorded_gradient_with_the_plain_one():
+    x = tg.Tensor(np.array([0.5, -1.5]), requires_grad=True)
+    assert tg.gradcheck(RecordedDiffers.apply, [x])
+    with pytest.raises(tg.GradcheckError, match="recorded for double backward"):
+        tg.gradgradcheck(RecordedDiffers.apply, [x])

@@ -159,38 +159,45 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
     return _verdict(result, raise_exception)
 
 
-def second_order(fn, inputs, grad_outputs=None, seed=0):
-    """(first, inputs + [v]): the function gradgradcheck differentiates, x, v -> the gradients
-    of fn(*x) · v with respect to the inputs that require grad, flattened and joined, and its
-    inputs. v is `grad_outputs` or, by default, random: with v = 1 the gradient of softmax is
-    identically 0 and would hide any mistake in its second derivative. v requires grad too, so
-    the backward rules are checked as functions of the incoming gradient (the rules of the ops
-    that backward itself records, such as ScatterAdd for indexing, run here)."""
+def compare_second_order(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, grad_outputs=None,
+                         seed=0):
+    """What gradgradcheck checks, as a Comparison: the gradient recorded for double backward
+    (create_graph=True) equals the plain one, and its Jacobian with respect to the inputs and
+    to v = `grad_outputs` agrees with finite differences.
+
+    v is random by default (fixed by `seed`): with v = 1 the gradient of softmax is identically
+    0 and would hide any mistake in its second derivative. v is differentiated too, so the
+    backward rules are checked as functions of the incoming gradient (the rules of the ops that
+    backward itself records, such as ScatterAdd for indexing, run here)."""
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if grad_outputs is None:
         shape = _output(fn, inputs, "gradgradcheck").shape
         grad_outputs = np.random.default_rng(seed).standard_normal(shape)
     v = Tensor(np.asarray(getattr(grad_outputs, "data", grad_outputs)), dtype=np.float64,
                requires_grad=True)
+    plain = first_derivatives(fn, inputs, v.data, wrt=checked)
+    recorded = first_derivatives(fn, inputs, v, wrt=checked)
+    for i, p, r in zip(checked, plain, recorded):
+        # the same arithmetic on Tensors instead of arrays: equal but for float32 rounding
+        if not np.allclose(r.data, p.data, rtol=1e-6, atol=1e-9, equal_nan=True):
+            return Comparison(failure=f"the gradient of input {i} recorded for double backward "
+                              "(create_graph=True) differs from the plain one by up to "
+                              f"{float(np.max(np.abs(r.data - p.data)))!r}")
 
     def first(*args):
         grads = first_derivatives(fn, args[:-1], args[-1], wrt=checked)
         parts = [g.reshape(-1) for g in grads]
         return parts[0] if len(parts) == 1 else concatenate(parts)
-    return first, list(inputs) + [v]
+    return compare_jacobians(first, list(inputs) + [v], eps, atol, rtol, where="gradgradcheck",
+                             names=lambda i: "grad_outputs" if i == len(inputs) else f"input {i}")
 
 
 def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
                   grad_outputs=None, seed=0):
     """Check second derivatives: gradcheck of x, v -> grad(fn(x), x, v, create_graph=True) for
     a random v (fixed by `seed`) or `grad_outputs`, so every Hessian-vector product is compared
-    (and the gradient's dependence on v)."""
+    (and the gradient's dependence on v); the recorded gradient must equal the plain one."""
     single = isinstance(inputs, Tensor)
     inputs = _float64_copies([inputs] if single else list(inputs), "gradgradcheck")
-    first, arguments = second_order(fn, inputs, grad_outputs, seed)
-    result = compare_jacobians(first, arguments, eps, atol, rtol, where="gradgradcheck",
-                               names=lambda i: "grad_outputs" if i == len(inputs) else
-                               f"input {i}")
+    result = compare_second_order(fn, inputs, eps, atol, rtol, grad_outputs, seed)
     return _verdict(result, raise_exception, "gradgradcheck (second derivatives): ")
-
-
