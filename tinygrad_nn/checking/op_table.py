@@ -72,7 +72,9 @@ class OpRow:
 def example(row, draw, dtype=np.float64):
     """One Example of `row` from the choices of `draw`, arrays cast to `dtype`."""
     case = row.cases(draw)
-    requires = [draw.booleans() for _ in case.arrays]
+    requires = [True] * len(case.arrays)
+    if draw.booleans():  # else a random subset (a rule must not mix up which input it serves)
+        requires = [draw.booleans() for _ in case.arrays]
     if not any(requires):
         requires[draw.integers(0, len(requires) - 1)] = True
     return Example([np.asarray(a).astype(dtype) for a in case.arrays], case.params, case.ties,
@@ -201,10 +203,12 @@ def matmul_cases(draw):
 
 
 def linear_cases(draw):
-    """x (..., in), weight (in, out) and, half the time, bias (out,)."""
-    lead = draw.shape(max_dims=2)
-    n_in, n_out = draw.integers(1, 3), draw.integers(1, 3)
-    shapes = [lead + (n_in,), (n_in, n_out)] + ([(n_out,)] if draw.booleans() else [])
+    """x (in,) or with 1 or 2 leading axes, weight (in, out), with or without bias (out,):
+    one first choice."""
+    lead_dims, bias = draw.sampled_from([(n, b) for n in range(3) for b in (True, False)])
+    lead = draw.sides(lead_dims)
+    n_in, n_out = draw.integers(1, 3), draw.integers(2, 3)
+    shapes = [lead + (n_in,), (n_in, n_out)] + ([(n_out,)] if bias else [])
     return Case([draw.array(s) for s in shapes])
 
 
