@@ -4,6 +4,7 @@ import sys
 import textwrap
 
 from tinygrad_nn.examples import circles, deep_sigmoid, spirals
+from tinygrad_nn.examples.common import run
 
 EXAMPLES = {"circles": circles, "deep_sigmoid": deep_sigmoid, "spirals": spirals}
 
@@ -31,4 +32,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
