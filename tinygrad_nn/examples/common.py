@@ -78,12 +78,12 @@ def plot_path(text):
     return text
 
 
-def make_parser(prog, description, epochs, lr, batch_size=None, seed=0):
+def make_parser(prog, description, epochs, lr, batch_size=None, seed=0, epochs_help=None):
     """An ArgumentParser with the flags every example takes: --epochs, --lr, --batch-size,
     --seed, --plot, --quiet, --no-progress, --print-every and --detect-anomaly."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--epochs", type=positive_int, default=epochs,
-                        help=f"passes over the training set (default {epochs})")
+                        help=epochs_help or f"passes over the training set (default {epochs})")
     parser.add_argument("--lr", type=positive_float, default=lr,
                         help=f"learning rate (default {lr})")
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,
@@ -134,29 +134,17 @@ class Dataset(NamedTuple):
     labels: np.ndarray
 
 
-def _stratified_split(X, y, test_size, rng):
-    # TEMPORARY stand-in for data.train_test_split (API.md "Real data"), which another branch
-    # is adding: removed when it lands.
-    rng = np.random.default_rng(rng)
-    test = np.zeros(len(y), dtype=bool)
-    for label in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == label))
-        test[rows[:round(test_size * len(rows))]] = True
-    train_rows, test_rows = rng.permutation(np.flatnonzero(~test)), np.flatnonzero(test)
-    return X[train_rows], X[test_rows], y[train_rows], y[test_rows]
-
-
-train_test_split = getattr(tg.data, "train_test_split", _stratified_split)
+def dataset(X, y, binary):
+    """A Dataset of inputs X and labels y; with `binary` the targets are the labels as an (N, 1)
+    float column (for a network with one probability output), else the labels themselves."""
+    return Dataset(X, y[:, None].astype(X.dtype) if binary else y, y)
 
 
 def split(X, y, rng, binary, test_size=TEST_SIZE):
-    """(training set, held-out test set), stratified; with `binary` the targets are the labels
-    as an (N, 1) float column (for a network with one probability output), else the labels."""
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, rng=rng)
-
-    def dataset(X, y):
-        return Dataset(X, y[:, None].astype(X.dtype) if binary else y, y)
-    return dataset(X_train, y_train), dataset(X_test, y_test)
+    """(training set, held-out test set): Datasets from a stratified split."""
+    X_train, X_test, y_train, y_test = tg.data.train_test_split(X, y, test_size=test_size,
+                                                                rng=rng)
+    return dataset(X_train, y_train, binary), dataset(X_test, y_test, binary)
 
 
 # ---------------------------------------------------------------- training
