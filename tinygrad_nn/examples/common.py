@@ -184,12 +184,12 @@ def _non_finite_loss(value, epoch, batch, batches, args):
 
 
 def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=None,
-          augment=None, name=None):
+          name=None):
     """Train for args.epochs epochs on mini-batches of args.batch_size (or the whole set), with
-    progress reports; `scheduler.step()` after each epoch, `augment(X, rng)` gives each epoch's
-    inputs. Stops with FloatingPointError at the first loss that is NaN or inf, before its
-    update. Returns ({"train": mean training loss of each epoch, "test": test loss after each
-    epoch}, seconds taken)."""
+    progress reports (the bar titled `name`) and `scheduler.step()` after each epoch. Stops
+    with FloatingPointError at the first loss that is NaN or inf, before its update. Returns
+    ({"train": mean training loss of each epoch, "test": test loss after each epoch}, seconds
+    taken)."""
     batch_size = args.batch_size or len(train_set.X)
     batches = math.ceil(len(train_set.X) / batch_size)
     history = {"train": [], "test": []}
@@ -202,10 +202,10 @@ def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=N
     with anomaly, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, args.epochs + 1):
             model.train()
-            X = train_set.X if augment is None else augment(train_set.X, rng)
             total = 0.0
             for batch, (inputs, targets) in enumerate(
-                    tg.data.batches(X, train_set.targets, batch_size, rng=rng), start=1):
+                    tg.data.batches(train_set.X, train_set.targets, batch_size, rng=rng),
+                    start=1):
                 optimizer.zero_grad()
                 loss = loss_fn(model(inputs), targets)
                 value = loss.item()
@@ -217,7 +217,7 @@ def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=N
                 total += value * len(inputs)
             if scheduler is not None:
                 scheduler.step()
-            history["train"].append(total / len(X))
+            history["train"].append(total / len(train_set.X))
             history["test"].append(evaluate(model, loss_fn, test_set)[0])
             progress.update(epoch, history["train"][-1], history["test"][-1])
     seconds = time.perf_counter() - start
@@ -285,6 +285,7 @@ def save_plot(path, title, history, draw, model, train_set, test_set, result):
     """A figure with the training and test loss curves on the left and `draw`'s picture on the
     right, saved to `path`."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(12, 5), layout="constrained")
     left, right = figure.subfigures(1, 2)
@@ -294,6 +295,7 @@ def save_plot(path, title, history, draw, model, train_set, test_set, result):
     axes.plot(epochs, history["test"], label="test loss (held-out set, after the epoch)")
     axes.set(xlabel="epoch", ylabel="loss (log scale)", yscale="log",
              title="training and test loss")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend()
     draw(right, model, train_set, test_set, result)
     figure.suptitle(title)
