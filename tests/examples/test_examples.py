@@ -122,7 +122,7 @@ class FakeBar:
         self.options, self.updates, self.postfix, self.closed = options, 0, None, False
         FakeBar.made.append(self)
 
-    def set_postfix_str(self, text, refresh=True):
+    def set_postfix_str(self, text):
         self.postfix = text
 
     def update(self):
@@ -141,11 +141,11 @@ def fake_terminal(monkeypatch, stdout_tty, stderr_tty):
 
 def test_progress_bar_on_a_terminal_leaves_its_last_line(monkeypatch, capsys):
     fake_terminal(monkeypatch, True, True)
-    result = spirals.main(["--epochs", "7"])
+    result = spirals.main(["--epochs", "7", "--batch-size", "100"])  # 4 batches an epoch
     (bar,) = FakeBar.made
-    assert bar.options["total"] == 7 and bar.options["leave"] is True
-    assert bar.updates == 7 and bar.closed
-    assert bar.postfix == (f"training loss {result['losses'][-1]:.4g}, "
+    assert bar.options["total"] == 28 and bar.options["leave"] is True
+    assert bar.updates == 28 and bar.closed
+    assert bar.postfix == (f"epoch 7/7, training loss {result['losses'][-1]:.4g}, "
                            f"test loss {result['test_losses'][-1]:.4g}")
     assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
 

@@ -150,22 +150,26 @@ def split(X, y, rng, binary, test_size=TEST_SIZE):
 # ---------------------------------------------------------------- training
 
 class Progress:
-    """Reports each epoch's losses: a tqdm bar (its last line left on screen) when tqdm is
-    installed, wanted and both outputs are terminals; else a plain line every `every` epochs
-    and at the last one."""
+    """Reports the training: a tqdm bar that moves with every batch and shows the last epoch's
+    losses (its final line left on screen) when tqdm is installed, wanted and both outputs are
+    terminals; else a plain line of losses every `every` epochs and at the last one."""
 
-    def __init__(self, epochs, every, quiet=False, bar=True, name=None):
+    def __init__(self, epochs, batches, every, quiet=False, bar=True, name=None):
         self.epochs, self.every, self.quiet = epochs, every, quiet
         self.bar = None
         if bar and not quiet and tqdm is not None and sys.stdout.isatty() and sys.stderr.isatty():
-            self.bar = tqdm(total=epochs, unit="epoch", desc=name, leave=True, dynamic_ncols=True)
+            self.bar = tqdm(total=epochs * batches, unit="batch", desc=name, leave=True,
+                            dynamic_ncols=True)
 
-    def update(self, epoch, train_loss, test_loss):
+    def batch_done(self):
+        if self.bar is not None:
+            self.bar.update()
+
+    def epoch_done(self, epoch, train_loss, test_loss):
         """Epoch `epoch` (counted from 1) ended with these mean losses."""
         if self.bar is not None:
-            self.bar.set_postfix_str(f"training loss {train_loss:.4g}, test loss {test_loss:.4g}",
-                                     refresh=False)
-            self.bar.update()
+            self.bar.set_postfix_str(f"epoch {epoch}/{self.epochs}, training loss "
+                                     f"{train_loss:.4g}, test loss {test_loss:.4g}")
         elif not self.quiet and (epoch % self.every == 0 or epoch == self.epochs):
             print(f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  "
                   f"training loss {train_loss:.5f}  test loss {test_loss:.5f}")
@@ -193,7 +197,7 @@ def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=N
     batch_size = args.batch_size or len(train_set.X)
     batches = math.ceil(len(train_set.X) / batch_size)
     history = {"train": [], "test": []}
-    progress = Progress(args.epochs, every=args.print_every or max(args.epochs // 10, 1),
+    progress = Progress(args.epochs, batches, every=args.print_every or max(args.epochs // 10, 1),
                         quiet=args.quiet, bar=not args.no_progress, name=name)
     anomaly = tg.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
     start = time.perf_counter()
@@ -215,11 +219,12 @@ def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=N
                 loss.backward()
                 optimizer.step()
                 total += value * len(inputs)
+                progress.batch_done()
             if scheduler is not None:
                 scheduler.step()
             history["train"].append(total / len(train_set.X))
             history["test"].append(evaluate(model, loss_fn, test_set)[0])
-            progress.update(epoch, history["train"][-1], history["test"][-1])
+            progress.epoch_done(epoch, history["train"][-1], history["test"][-1])
     seconds = time.perf_counter() - start
     progress.close()
     return history, seconds
