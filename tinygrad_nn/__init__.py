@@ -11,7 +11,8 @@ from .autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad
 from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, sigmoid, relu,
                          leaky_relu, softmax, log_softmax, clip, reshape, transpose, flatten,
                          matmul, concatenate, stack, where, maximum, minimum, linear,
-                         cross_entropy)
+                         cross_entropy, unsqueeze, squeeze, argmax, argmin, conv2d, max_pool2d,
+                         avg_pool2d)
 from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
@@ -23,7 +24,8 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "call", "sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh",
            "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape",
            "transpose", "flatten", "matmul", "concatenate", "stack", "where", "maximum",
-           "minimum", "linear", "cross_entropy", "GradcheckError", "gradcheck", "gradgradcheck",
+           "minimum", "linear", "cross_entropy", "unsqueeze", "squeeze", "argmax", "argmin",
+           "conv2d", "max_pool2d", "avg_pool2d", "GradcheckError", "gradcheck", "gradgradcheck",
            "jacobian", "hessian", "hvp", "trace", "detect_anomaly", "viz", "nn", "optim", "data",
            "save", "load"]
 

@@ -7,7 +7,8 @@ from .tensor import Tensor
 __all__ = ["sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
            "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape", "transpose",
            "flatten", "matmul", "concatenate", "stack", "where", "maximum", "minimum", "linear",
-           "cross_entropy"]
+           "cross_entropy", "unsqueeze", "squeeze", "argmax", "argmin", "conv2d", "max_pool2d",
+           "avg_pool2d"]
 
 
 def _tensor(x):
@@ -34,6 +35,10 @@ def reshape(x, *shape): return _tensor(x).reshape(*shape)
 def transpose(x, *axes): return _tensor(x).transpose(*axes)
 def flatten(x): return _tensor(x).flatten()
 def matmul(a, b): return _tensor(a).matmul(b)
+def unsqueeze(x, axis): return _tensor(x).unsqueeze(axis)
+def squeeze(x, axis=None): return _tensor(x).squeeze(axis)
+def argmax(x, axis=None, keepdims=False): return _tensor(x).argmax(axis, keepdims)
+def argmin(x, axis=None, keepdims=False): return _tensor(x).argmin(axis, keepdims)
 
 
 def concatenate(tensors, axis=0):
@@ -88,3 +93,24 @@ def cross_entropy(logits, labels, reduction="mean"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got "
                          f"{reduction!r}")
     return ops.CrossEntropy.apply(logits, labels, reduction=reduction)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation with zero padding, as torch.nn.functional.conv2d: x (N, C, H, W),
+    weight (C_out, C, kH, kW), bias (C_out,) or None; stride and padding an int or (h, w)
+    pair -> (N, C_out, (H + 2p - kH) // s + 1, (W + 2p - kW) // s + 1)."""
+    if bias is None:
+        return ops.Convolution.apply(x, weight, stride=stride, padding=padding)
+    return ops.Convolution.apply(x, weight, bias, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """The max of each kernel_size window of x (N, C, H, W), one every `stride` (default
+    kernel_size), no padding, windows that do not fit dropped; ties split the gradient."""
+    return ops.MaxPooling.apply(x, kernel_size=kernel_size, stride=stride)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """The mean of each kernel_size window of x (N, C, H, W), one every `stride` (default
+    kernel_size), no padding, windows that do not fit dropped."""
+    return ops.AvgPooling.apply(x, kernel_size=kernel_size, stride=stride)

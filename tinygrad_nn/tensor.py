@@ -295,6 +295,23 @@ class Tensor:
     def flatten(self):
         return self.reshape(-1)
 
+    def unsqueeze(self, axis):
+        """A new axis of size 1 at `axis` (negatives count from the end of the result)."""
+        return ops.Reshape.apply(self, shape=ops.unsqueezed_shape(self.shape, axis))
+
+    def squeeze(self, axis=None):
+        """Without the size-1 axes (all of them if axis is None, else axis: an int or tuple);
+        ValueError for an axis whose size is not 1."""
+        return ops.Reshape.apply(self, shape=ops.squeezed_shape(self.shape, axis))
+
+    def argmax(self, axis=None, keepdims=False):
+        """int64 indices of the maxima (the first among ties); no gradient."""
+        return ops.arg_extremum(np.argmax, self, axis, keepdims, "argmax")
+
+    def argmin(self, axis=None, keepdims=False):
+        """int64 indices of the minima (the first among ties); no gradient."""
+        return ops.arg_extremum(np.argmin, self, axis, keepdims, "argmin")
+
 
 # ---------------------------------------------------------------------- constructors
 
