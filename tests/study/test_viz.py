@@ -163,7 +163,8 @@ def test_render_with_the_python_package_but_no_dot_program(monkeypatch, tmp_path
         viz.render(two_layer_network()[0], tmp_path / "graph.png")
 
 
-def test_render_uses_the_python_package_with_the_suffix_as_format(monkeypatch, tmp_path):
+def capture_graphviz(monkeypatch):
+    """A fake `graphviz` package that records the DOT text and format it is asked to draw."""
     calls = []
 
     class Source:
@@ -172,13 +173,18 @@ def test_render_uses_the_python_package_with_the_suffix_as_format(monkeypatch, t
 
         def pipe(self, format):
             calls.append(format)
-            return b"<svg/>"
+            return b"picture"
 
     monkeypatch.setitem(sys.modules, "graphviz",
                         types.SimpleNamespace(Source=Source, ExecutableNotFound=OSError))
+    return calls
+
+
+def test_render_uses_the_python_package_with_the_suffix_as_format(monkeypatch, tmp_path):
+    calls = capture_graphviz(monkeypatch)
     loss, params = two_layer_network()
     assert viz.render(loss, tmp_path / "graph.SVG", params=params) == str(tmp_path / "graph.SVG")
-    assert (tmp_path / "graph.SVG").read_bytes() == b"<svg/>"
+    assert (tmp_path / "graph.SVG").read_bytes() == b"picture"
     assert calls == [viz.to_dot(loss, params=params), "svg"]
 
 
@@ -209,23 +215,6 @@ def chain(length):
     for _ in range(length):
         y = y * 1.0
     return y
-
-
-def capture_graphviz(monkeypatch):
-    """A fake `graphviz` package that records the DOT text and format it is asked to draw."""
-    calls = []
-
-    class Source:
-        def __init__(self, text):
-            calls.append(text)
-
-        def pipe(self, format):
-            calls.append(format)
-            return b"picture"
-
-    monkeypatch.setitem(sys.modules, "graphviz",
-                        types.SimpleNamespace(Source=Source, ExecutableNotFound=OSError))
-    return calls
 
 
 @pytest.mark.parametrize("name", ["graph.png", "graph.JPG"])
