@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import ops
-from .tensor import Tensor
+from .tensor import Tensor, numpy_keywords
 
 __all__ = ["sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
            "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape", "transpose",
@@ -15,10 +15,15 @@ def _tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+@numpy_keywords
 def sum(x, axis=None, keepdims=False): return _tensor(x).sum(axis, keepdims)
+@numpy_keywords
 def mean(x, axis=None, keepdims=False): return _tensor(x).mean(axis, keepdims)
+@numpy_keywords
 def max(x, axis=None, keepdims=False): return _tensor(x).max(axis, keepdims)
+@numpy_keywords
 def min(x, axis=None, keepdims=False): return _tensor(x).min(axis, keepdims)
+@numpy_keywords
 def var(x, axis=None, keepdims=False): return _tensor(x).var(axis, keepdims)
 def exp(x): return _tensor(x).exp()
 def log(x): return _tensor(x).log()
@@ -28,7 +33,9 @@ def tanh(x): return _tensor(x).tanh()
 def sigmoid(x): return _tensor(x).sigmoid()
 def relu(x): return _tensor(x).relu()
 def leaky_relu(x, negative_slope=0.01): return _tensor(x).leaky_relu(negative_slope)
+@numpy_keywords
 def softmax(x, axis=-1): return _tensor(x).softmax(axis)
+@numpy_keywords
 def log_softmax(x, axis=-1): return _tensor(x).log_softmax(axis)
 def clip(x, lo, hi): return _tensor(x).clip(lo, hi)
 def reshape(x, *shape): return _tensor(x).reshape(*shape)
@@ -41,11 +48,13 @@ def argmax(x, axis=None, keepdims=False): return _tensor(x).argmax(axis, keepdim
 def argmin(x, axis=None, keepdims=False): return _tensor(x).argmin(axis, keepdims)
 
 
+@numpy_keywords
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis (as np.concatenate)."""
     return ops.Concatenate.apply(*tensors, axis=axis)
 
 
+@numpy_keywords
 def stack(tensors, axis=0):
     """Join same-shaped tensors along a new axis (as np.stack)."""
     return ops.Stack.apply(*tensors, axis=axis)
