@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import ops
-from ..autograd import grad, topological_order
+from ..autograd import call, grad, topological_order
 from ..tensor import Tensor
 from .sampling import REAL, Domain
 
@@ -295,6 +295,60 @@ def stack_cases(draw):
     return Case([draw.array(shape) for _ in range(count)], {"axis": axis})
 
 
+CONV_KINDS = ["small kernel", "kernel as large as the padded input", "stride beyond the kernel"]
+
+
+def _int_or_pair(draw, low, high):
+    first = draw.integers(low, high)
+    return first if draw.booleans() else (first, draw.integers(low, high))
+
+
+def _pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def conv2d_cases(draw):
+    """x (N, C, H, W) down to 1×1 images, weight (O, C, kH, kW), a bias half the time;
+    padding 0 or 1; the kind first, so that the self-check makes each."""
+    kind = draw.sampled_from(CONV_KINDS)
+    n, c, o = draw.integers(1, 2), draw.integers(1, 2), draw.integers(1, 2)
+    h, w = draw.integers(1, 3), draw.integers(1, 3)
+    padding = _int_or_pair(draw, 0, 1)
+    padded = [side + 2 * p for side, p in zip((h, w), _pair(padding))]
+    if kind == CONV_KINDS[1]:
+        kernel = padded
+    else:
+        kernel = [draw.integers(1, min(side, 2)) for side in padded]
+    stride = _int_or_pair(draw, 1, 2) if kind != CONV_KINDS[2] else kernel[0] + 1
+    arrays = [draw.array((n, c, h, w)), draw.array((o, c, *kernel))]
+    if draw.booleans():
+        arrays.append(draw.array((o,)))
+    return Case(arrays, {"stride": stride, "padding": padding})
+
+
+def pool_cases(domain):
+    """x (N, C, H, W) with windows that overlap (stride < kernel), that do not fit (floor),
+    strides beyond the kernel, 1×1 images; stride None (the kernel size) a third of the time."""
+    def cases(draw):
+        shape = (draw.integers(1, 2), draw.integers(1, 2), draw.integers(1, 4),
+                 draw.integers(1, 3))
+        kernel = (draw.integers(1, shape[2]), draw.integers(1, shape[3]))
+        kernel_size = kernel[0] if kernel[0] == kernel[1] and draw.booleans() else kernel
+        stride = draw.sampled_from([None, "int", "pair"])
+        if stride is not None:
+            stride = _int_or_pair(draw, 1, 3) if stride == "int" else (
+                draw.integers(1, 3), draw.integers(1, 3))
+        return Case([draw.array(shape, domain)], {"kernel_size": kernel_size, "stride": stride})
+    return cases
+
+
+def unfold_cases(draw):
+    shape = (draw.integers(1, 2), draw.integers(1, 2), draw.integers(1, 3), draw.integers(1, 3))
+    kernel = (draw.integers(1, shape[2]), draw.integers(1, shape[3]))
+    return Case([draw.array(shape)], {"kernel_size": kernel,
+                                      "stride": (draw.integers(1, 2), draw.integers(1, 2))})
+
+
 # ---------------------------------------------------------------------------- references
 
 def sigmoid_ref(x):
@@ -323,6 +377,31 @@ def scatter_add_ref(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
     np.add.at(out, index, g)
     return out
+
+
+def conv2d_ref(x, w, b=None, stride=1, padding=0):
+    """torch.nn.functional.conv2d's definition: the padded input's windows times the kernel."""
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))
+    y = np.einsum("nchwij,ocij->nohw", windows[:, :, ::sh, ::sw], w)
+    return y if b is None else y + b[:, None, None]
+
+
+def pool2d_ref(reduce):
+    def ref(x, kernel_size, stride):
+        kernel = _pair(kernel_size)
+        sh, sw = kernel if stride is None else _pair(stride)
+        windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
+        return reduce(windows[:, :, ::sh, ::sw], axis=(4, 5))
+    return ref
+
+
+def unfold_ref(x, kernel_size, stride):
+    """(kH·kW, N, C, H_out, W_out): one slice per window position."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel_size, axis=(2, 3))
+    windows = windows[:, :, ::stride[0], ::stride[1]]
+    return np.moveaxis(windows.reshape(windows.shape[:4] + (-1,)), -1, 0)
 
 
 # ---------------------------------------------------------------------------- the table
@@ -395,6 +474,15 @@ OP_TABLE = [
           lambda *xs, axis: np.concatenate(xs, axis=axis), ("Concatenate",), concatenate_cases),
     OpRow("stack", lambda *xs, axis: F.stack(xs, axis=axis),
           lambda *xs, axis: np.stack(xs, axis=axis), ("Stack",), stack_cases),
+    # ---------------------------------------------------------------- convolution and pooling
+    OpRow("conv2d", F.conv2d, conv2d_ref,
+          ("Convolution", "TransposedConvolution", "ConvolutionWeightGrad"), conv2d_cases),
+    OpRow("max_pool2d", F.max_pool2d, pool2d_ref(np.max), ("MaxPooling", "Fold"),
+          pool_cases(Domain(-4.0, 4.0, margin=0.1, distinct=True)), **PIECEWISE),
+    OpRow("avg_pool2d", F.avg_pool2d, pool2d_ref(np.mean), ("AvgPooling", "Fold"),
+          pool_cases(REAL)),
+    OpRow("unfold", lambda x, **params: call(ops.Unfold, x, **params), unfold_ref,
+          ("Unfold", "Fold"), unfold_cases),
 ]
 
 ROWS_BY_NAME = {row.name: row for row in OP_TABLE}
