@@ -230,8 +230,10 @@ class Program:
             if call.kind == "guard" and isinstance(call.args[0], Scalar):
                 value = self._scalar(call.args[0])
                 expected = call.kwargs["value"]
-                test = f"bool({value})" if call.kwargs["check"] == "bool" else value
-                line = f"if {test} != {expected!r}: return MISS"
+                if call.kwargs["check"] == "bool":  # a truth test, as the code made it
+                    line = f"if {'not ' if expected else ''}{value}: return MISS"
+                else:
+                    line = f"if {value} != {expected!r}: return MISS"
                 if line not in self.prelude:
                     self.prelude.append(line)
                     scalar = call.args[0]
