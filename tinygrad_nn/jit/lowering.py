@@ -37,6 +37,7 @@ REDUCTIONS = {np.sum: np.add.reduce, np.max: np.maximum.reduce, np.amax: np.maxi
 DRAWS_WITH_OUT = {"random", "standard_normal", "standard_exponential"}
 # Fresh constant arrays, refilled on replay (only if the program writes into them).
 FILLS = {np.zeros: 0, np.zeros_like: 0, np.ones: 1, np.ones_like: 1}
+UNDEFINED = {np.empty, np.empty_like}  # their values are undefined: nothing to refill
 SYMBOLS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
            operator.floordiv: "//", operator.mod: "%", operator.pow: "**", operator.lt: "<",
            operator.le: "<=", operator.gt: ">", operator.ge: ">=", operator.eq: "==",
@@ -376,9 +377,9 @@ class Program:
         live = [self._resolve(a) for a in kept_arrays]
         kept = []
         for statement in reversed(statements):
-            if statement.kind == "create" and not any(_overlaps(r, written)
-                                                      for r in statement.results):
-                continue
+            if statement.kind == "create" and (statement.call.func in UNDEFINED or not any(
+                    _overlaps(r, written) for r in statement.results)):
+                continue  # a constant, or np.empty's values, which no code may read
             removable = statement.kind in ("call", "create", "write") and not (
                 statement.call.kind == "draw" or statement.mask_shape is not None
                 or any(_overlaps(w, outside)
