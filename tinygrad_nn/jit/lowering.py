@@ -4,9 +4,15 @@ Every array the capture made is kept and becomes a buffer: a replay writes each 
 same array again (`out=` where NumPy takes one, else a copy into it), so views made during the
 capture (a transpose, a reshape) stay views of the right memory and cost nothing on replay.
 Arrays that live outside the step (parameters, optimizer state, module buffers) are used in
-place. What the capture read as Python values becomes checks: hyperparameters, step counters,
-train/eval modes and `.grad` being empty are read at the start of a replay (a change means a
-new capture), a branch on an array's value is checked where it happened.
+place. Before any line is written the calls are made fewer: a repeat on unchanged inputs is
+made once, a copy nothing writes into afterwards is skipped, calls on constants keep their
+capture's value, results nothing reads are dropped, and a buffer whose last reader has run is
+reused for a later result of the same layout.
+
+What the capture read as Python values becomes checks: the arrays of tensors, optimizer state,
+train/eval modes, `.grad` being empty and hyperparameter branches are checked at the start of a
+replay (a change means a new capture); a branch on an array's value is checked where it
+happened (a new capture too if nothing outside the step has changed yet, else GuardFailed).
 
 The function is generated as Python source, one line per NumPy call, and compiled: the replay
 pays for nothing but the NumPy calls. `Program.plan` is the same program for people to read.
