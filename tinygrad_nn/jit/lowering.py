@@ -495,6 +495,19 @@ class Program:
             func, args = REDUCTIONS[func], (args[0], kwargs.get("axis"), None)
             return (f"{self._name(func, 'f')}({self._args(args, {})}, {out}, "
                     f"{kwargs.get('keepdims', False)})")
+        if (func is np.mean and len(args) == 1 and set(kwargs) <= {"axis", "keepdims"}
+                and args[0].dtype in (np.float32, np.float64)):
+            # what np.mean does for float input, without its Python wrapper: the sum, then
+            # a division by the count (an intp, as NumPy counts) in place
+            source = args[0].array
+            axis = kwargs.get("axis")
+            axis = axis if axis is None or isinstance(axis, int) else tuple(axis)
+            axes = range(source.ndim) if axis is None else (axis,) if isinstance(
+                axis, int) else axis
+            count = np.intp(np.prod([source.shape[a] for a in axes], dtype=np.intp))
+            return (f"{self._name(np.add.reduce, 'f')}({self._expr(args[0])}, {axis!r}, None, "
+                    f"{out}, {kwargs.get('keepdims', False)}); {self._name(np.true_divide, 'f')}"
+                    f"({out}, {self._name(count, 'k')}, {out}, casting='unsafe')")
         named = self._name(func, "f")
         if isinstance(func, np.ufunc) and len(args) == func.nin and func not in NO_POSITIONAL:
             return f"{named}({self._args(args, {})}, {out}" + "".join(
