@@ -490,9 +490,9 @@ class Program:
 
     def _call_into(self, func, args, kwargs, out, results):
         """Source of a call that writes func's result into the buffers `out`."""
-        if func in REDUCTIONS and len(args) == 1 and set(kwargs) <= {"axis", "keepdims"}:
+        if func in REDUCTIONS and len(args) == 1 and set(kwargs) <= {"axis", "keepdims", "dtype"}:
             # what np.sum etc. call, without their Python wrapper
-            func, args = REDUCTIONS[func], (args[0], kwargs.get("axis"), None)
+            func, args = REDUCTIONS[func], (args[0], kwargs.get("axis"), kwargs.get("dtype"))
             return (f"{self._name(func, 'f')}({self._args(args, {})}, {out}, "
                     f"{kwargs.get('keepdims', False)})")
         if (func is np.mean and len(args) == 1 and set(kwargs) <= {"axis", "keepdims"}
