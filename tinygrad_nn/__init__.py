@@ -17,6 +17,7 @@ from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessia
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
 from .serialization import save, load
+from .jit import jit
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn", "arange",
@@ -27,7 +28,7 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "minimum", "linear", "cross_entropy", "unsqueeze", "squeeze", "argmax", "argmin",
            "conv2d", "max_pool2d", "avg_pool2d", "GradcheckError", "gradcheck", "gradgradcheck",
            "jacobian", "hessian", "hvp", "trace", "detect_anomaly", "viz", "nn", "optim", "data",
-           "save", "load"]
+           "save", "load", "jit"]
 
 
 # PyTorch's package-level names that tinygrad_nn spells otherwise.
