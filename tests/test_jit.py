@@ -97,6 +97,23 @@ def test_mlp_dropout_adam_50_steps_bit_for_bit():
             assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
+def embedding_setup():
+    model = nn.Sequential(nn.Embedding(20, 6, rng=0), nn.Flatten(), nn.Dense(18, 1, rng=1))
+    return model, nn.MSELoss(), optim.Adam(model.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int64, np.int32])
+def test_embedding_with_int64_or_int32_indices_replays_bit_for_bit(index_dtype):
+    # int64 indices once hung the capture: astype(intp, copy=False) returned its own input
+    eager, step, (model_a, opt_a), (model_b, opt_b) = twins(embedding_setup)
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        indices = rng.integers(0, 20, (5, 3)).astype(index_dtype)
+        targets = tg.Tensor(rng.standard_normal((5, 1)))
+        assert same_bits(eager(indices, targets).data, step(indices, targets).data)
+    assert_same_state(model_a, model_b, opt_a, opt_b)
+
+
 def test_returned_tensors_are_fresh_and_detached():
     _, step, _, _ = twins(circles_setup)
     X, Y = circles_data()

@@ -342,6 +342,8 @@ class Program:
                     and np.dtype(call.args[1]) == call.args[0].dtype)):
                 source = self._resolve(call.args[0].array)
                 copy = statement.results[0]
+                if copy is source:  # astype(same dtype, copy=False) made no copy at all
+                    continue
                 later = statements[k + 1:]
                 if (id(source) not in sources and id(source) not in self.external
                         and source.strides == copy.strides  # the same layout as eager's
