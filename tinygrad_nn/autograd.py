@@ -10,53 +10,18 @@ on plain arrays and records on Tensors. So with `create_graph=True` the engine s
 rules on Tensors, and the backward pass becomes a graph that can be differentiated again.
 """
 import collections
-import contextlib
 import heapq
 import itertools
-import threading
 import types
 import weakref
 
 import numpy as np
 
+from .grad_mode import _grad_mode, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Tensor, to_constant
 
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "backward", "grad", "topological_order", "call", "sum_to_shape"]
-
-
-# --------------------------------------------------------------------------- grad mode
-
-class _GradMode(threading.local):
-    enabled = True  # the default for every thread
-
-
-_grad_mode = _GradMode()
-
-
-def is_grad_enabled():
-    return _grad_mode.enabled
-
-
-@contextlib.contextmanager
-def set_grad_enabled(mode=True):
-    """`with set_grad_enabled(mode):` or `@set_grad_enabled(mode)`: record a graph or not, in
-    this thread; the previous mode comes back on exit, also after an exception."""
-    previous, _grad_mode.enabled = _grad_mode.enabled, bool(mode)
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
-
-
-def no_grad(fn=None):
-    """`with no_grad():`, `@no_grad()` or `@no_grad`: nothing inside records a graph."""
-    return set_grad_enabled(False) if fn is None else set_grad_enabled(False)(fn)
-
-
-def enable_grad(fn=None):
-    """`with enable_grad():`, `@enable_grad()` or `@enable_grad`: record again (in no_grad)."""
-    return set_grad_enabled(True) if fn is None else set_grad_enabled(True)(fn)
 
 
 # --------------------------------------------------------------------------- nodes
@@ -83,12 +48,11 @@ class Function:
 
     differentiable_backward = False
     # A node holds its inputs (Tensors or constants), which of them need a gradient, its output
-    # array, the arrays saved for backward (None once freed) and its creation number (decreasing
-    # `seq` is a topological order); `__dict__` keeps what an op stores on ctx (ctx.axis = ...).
-    __slots__ = ("inputs", "needs_input_grad", "out", "saved_tensors", "seq", "__dict__",
-                 "__weakref__")
-    # Set only on the few nodes that need them: the output's hooks and its retained-grad tensor.
-    hooks = retained = None
+    # array, the arrays saved for backward (None once freed), its creation number (decreasing
+    # `seq` is a topological order), and the hooks and retained-grad tensor of its output (None
+    # on most nodes); `__dict__` keeps what an op stores on ctx (ctx.axis = ...).
+    __slots__ = ("inputs", "needs_input_grad", "out", "saved_tensors", "seq", "hooks",
+                 "retained", "__dict__", "__weakref__")
     name = property(lambda self: type(self).__name__)
 
     def save_for_backward(self, *arrays):
@@ -117,31 +81,10 @@ class Function:
         node.inputs = inputs
         node.needs_input_grad = _interned.setdefault(needs := tuple(needs), needs)
         node.saved_tensors = ()
+        node.hooks = node.retained = None
         node.seq = next(_sequence)
         node.out = out = cls.forward(node, *arrays, **params)  # kept as made: saved_tensors
         if type(out) is not np.ndarray:  # may hold this very object (a NumPy scalar)
-            out = np.asarray(out)
-        for observe in observers.forward:
-            observe(node, out)
-        return Tensor._make(out, node)
-
-    @classmethod
-    def operator(cls, a, b):
-        """apply(a, b) for a Tensor `a` and a Tensor or number `b` (the arithmetic operators),
-        without apply's loops: the same steps for the commonest call, measured ~7% faster."""
-        if isinstance(b, Tensor):
-            b_data, b_needs = b.data, b.requires_grad
-        else:
-            b_data, b_needs = (b if type(b) is float or type(b) is int else to_constant(b)), False
-        if not ((a.requires_grad or b_needs) and _grad_mode.enabled):
-            out = cls.forward(_UNRECORDED, a.data, b_data)
-            return Tensor._make(out if type(out) is np.ndarray else np.asarray(out), None)
-        node = object.__new__(cls)
-        node.inputs, node.needs_input_grad = (a, b), _interned[a.requires_grad, b_needs]
-        node.saved_tensors = ()
-        node.seq = next(_sequence)
-        node.out = out = cls.forward(node, a.data, b_data)
-        if type(out) is not np.ndarray:
             out = np.asarray(out)
         for observe in observers.forward:
             observe(node, out)
@@ -255,7 +198,7 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
                 raise RuntimeError(_FREED_MESSAGE.format(node.name))
             if node.seq < _last_write:  # something was changed in place since the node was made
                 _check_versions(node)
-            if node.hooks or node.retained is not None or node in watched:
+            if node.hooks is not None or node.retained is not None or node in watched:
                 g = _see_output_gradient(node, g, create_graph, watched, results)
             input_grads = node.backward(node, g) if plain else _run_rule(node, g, create_graph)
             if type(input_grads) is not tuple or len(input_grads) != len(node.inputs):
