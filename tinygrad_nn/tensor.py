@@ -260,7 +260,7 @@ class Tensor:
             raise ValueError(f"{where}: a value of shape {np.shape(other)} does not fit a "
                              f"tensor of shape {self.shape}")
         ufunc(self.data, other, out=self.data, casting="same_kind")
-        autograd.count_write(self)
+        function.count_write(self)
         return self
 
     def add_(self, other):
@@ -429,4 +429,4 @@ sys.modules[__name__].__class__ = _TensorModule
 
 # The one import back-edge: the methods above hand over to the engine and the ops, which build
 # on Tensor; imported last so that both find Tensor defined.
-from . import autograd, grad_mode, ops  # noqa: E402
+from . import autograd, function, grad_mode, ops  # noqa: E402
