@@ -16,12 +16,13 @@ import weakref
 import numpy as np
 
 from . import function
-from .function import Function, call, observers
+from .function import Function, call, count_write, observers
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Tensor
 
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "backward", "grad", "topological_order", "call", "sum_to_shape", "observers"]
+           "backward", "grad", "topological_order", "call", "sum_to_shape", "observers",
+           "count_write"]
 
 
 # --------------------------------------------------------------------------- the walk

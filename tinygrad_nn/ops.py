@@ -47,8 +47,8 @@ def _times(g, d):
     Python-number factor): the masked product runs only when d may hold an inf or NaN."""
     if isinstance(g, Tensor) or isinstance(d, Tensor):
         return _safe_multiply(g, d)
-    if type(d) is float or type(d) is int or d.ndim == 0:
-        return g * d if math.isfinite(d) else _safe_multiply(g, d)
+    if type(d) is float or type(d) is int:
+        return g * d
     flat = d.reshape(-1)
     # d·d is inf or NaN if d holds one (or if d is huge: then the careful path is merely slower)
     if math.isfinite(flat.dot(flat)):

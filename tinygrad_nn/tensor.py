@@ -66,25 +66,6 @@ def to_constant(x):
     raise TypeError(f"unsupported operand type for a Tensor op: {type(x).__name__}")
 
 
-_zero_d = {}  # (number, dtype) -> the number as a 0-d array of that dtype
-
-
-def _operand(x, tensor):
-    """The other operand of an arithmetic operator: a Python number becomes a 0-d array of the
-    tensor's float dtype, which gives the same result as NumPy's weak scalar (float32 * 1.5 is
-    float32) in half the time, forward and in backward rules; anything else is left as it is."""
-    if (type(x) is not float and type(x) is not int) or tensor.data.dtype.kind != "f":
-        return x
-    key = (x, tensor.data.dtype)
-    array = _zero_d.get(key)
-    if array is None:
-        if len(_zero_d) > 1000:  # numbers that change every step (a schedule) must not pile up
-            _zero_d.clear()
-        array = _zero_d[key] = np.asarray(x, dtype=tensor.data.dtype)
-        array.flags.writeable = False
-    return array
-
-
 def _broadcasts_to(shape, target):
     try:
         return np.broadcast_shapes(shape, target) == target
@@ -287,14 +268,14 @@ class Tensor:
         autograd.register_hook(self, fn)
 
     # ------------------------------------------------------------------ operators
-    def __add__(self, other): return ops.Add.apply(self, _operand(other, self))
-    def __radd__(self, other): return ops.Add.apply(_operand(other, self), self)
-    def __sub__(self, other): return ops.Sub.apply(self, _operand(other, self))
-    def __rsub__(self, other): return ops.Sub.apply(_operand(other, self), self)
-    def __mul__(self, other): return ops.Mul.apply(self, _operand(other, self))
-    def __rmul__(self, other): return ops.Mul.apply(_operand(other, self), self)
-    def __truediv__(self, other): return ops.Div.apply(self, _operand(other, self))
-    def __rtruediv__(self, other): return ops.Div.apply(_operand(other, self), self)
+    def __add__(self, other): return ops.Add.operator(self, other)
+    def __radd__(self, other): return ops.Add.apply(other, self)
+    def __sub__(self, other): return ops.Sub.operator(self, other)
+    def __rsub__(self, other): return ops.Sub.apply(other, self)
+    def __mul__(self, other): return ops.Mul.operator(self, other)
+    def __rmul__(self, other): return ops.Mul.apply(other, self)
+    def __truediv__(self, other): return ops.Div.operator(self, other)
+    def __rtruediv__(self, other): return ops.Div.apply(other, self)
     def __pow__(self, other): return ops.Pow.apply(self, other)
     def __rpow__(self, other): return ops.Pow.apply(other, self)
     def __matmul__(self, other): return ops.MatMul.apply(self, other)
