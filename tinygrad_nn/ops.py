@@ -371,7 +371,7 @@ class Mean(Op):
     def forward(ctx, a, *, axis, keepdims):
         axes = _reduction_axes(axis, a.ndim)
         ctx.in_shape, ctx.kept_shape = a.shape, _kept_shape(a.shape, axes)
-        ctx.count = int(np.prod([a.shape[ax] for ax in axes]))
+        ctx.count = math.prod(a.shape[ax] for ax in axes)
         return a.mean(axis=axes, keepdims=keepdims)
 
     @staticmethod
@@ -417,7 +417,7 @@ class Var(Op):
     def forward(ctx, a, *, axis, keepdims):
         axes = _reduction_axes(axis, a.ndim)
         ctx.axes, ctx.kept_shape = axes, _kept_shape(a.shape, axes)
-        ctx.count = int(np.prod([a.shape[ax] for ax in axes]))
+        ctx.count = math.prod(a.shape[ax] for ax in axes)
         ctx.save_for_backward(a)
         return a.var(axis=axes, keepdims=keepdims)
 
@@ -582,12 +582,12 @@ class CrossEntropy(Op):
 def resolve_shape(old_shape, shape):
     """`shape` with its -1 (at most one) filled in; ValueError naming both sizes if it does not
     hold as many elements as `old_shape`."""
-    size = int(np.prod(old_shape))
+    size = math.prod(old_shape)
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
     if any(n < -1 for n in shape):
         raise ValueError(f"reshape: invalid shape {shape}")
-    known = int(np.prod([n for n in shape if n != -1]))
+    known = math.prod(n for n in shape if n != -1)
     if -1 in shape:
         if known == 0 or size % known:
             raise ValueError(f"reshape: cannot reshape a tensor of shape {old_shape} ({size} "
