@@ -371,8 +371,10 @@ class Mean(Op):
     def forward(ctx, a, *, axis, keepdims):
         axes = _reduction_axes(axis, a.ndim)
         ctx.in_shape, ctx.kept_shape = a.shape, _kept_shape(a.shape, axes)
-        ctx.count = int(np.prod([a.shape[ax] for ax in axes]))
-        return a.mean(axis=axes, keepdims=keepdims)
+        ctx.count = math.prod(a.shape[ax] for ax in axes)
+        if a.dtype == np.float32 or a.dtype == np.float64:  # np.mean's own steps, bit for bit,
+            return np.add.reduce(a, axis=axes, keepdims=keepdims) / ctx.count  # without its 4 µs
+        return a.mean(axis=axes, keepdims=keepdims)  # float16 sums in float32, integers in float64
 
     @staticmethod
     def backward(ctx, g):
@@ -417,7 +419,7 @@ class Var(Op):
     def forward(ctx, a, *, axis, keepdims):
         axes = _reduction_axes(axis, a.ndim)
         ctx.axes, ctx.kept_shape = axes, _kept_shape(a.shape, axes)
-        ctx.count = int(np.prod([a.shape[ax] for ax in axes]))
+        ctx.count = math.prod(a.shape[ax] for ax in axes)
         ctx.save_for_backward(a)
         return a.var(axis=axes, keepdims=keepdims)
 
@@ -582,12 +584,12 @@ class CrossEntropy(Op):
 def resolve_shape(old_shape, shape):
     """`shape` with its -1 (at most one) filled in; ValueError naming both sizes if it does not
     hold as many elements as `old_shape`."""
-    size = int(np.prod(old_shape))
+    size = math.prod(old_shape)
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
     if any(n < -1 for n in shape):
         raise ValueError(f"reshape: invalid shape {shape}")
-    known = int(np.prod([n for n in shape if n != -1]))
+    known = math.prod(n for n in shape if n != -1)
     if -1 in shape:
         if known == 0 or size % known:
             raise ValueError(f"reshape: cannot reshape a tensor of shape {old_shape} ({size} "

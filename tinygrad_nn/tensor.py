@@ -233,7 +233,7 @@ class Tensor:
         if self.grad_fn is not None:
             raise RuntimeError(f"{where}: in-place change of a tensor computed by "
                                f"{self.grad_fn.name}; only leaf tensors can be changed in place")
-        if self.requires_grad and autograd._grad_mode.enabled:
+        if self.requires_grad and grad_mode.is_grad_enabled():
             raise RuntimeError(f"{where}: a leaf tensor that requires grad can be changed in "
                                "place only under tg.no_grad() (as optimizers do)")
         other = other.data if isinstance(other, Tensor) else other
@@ -241,7 +241,7 @@ class Tensor:
             raise ValueError(f"{where}: a value of shape {np.shape(other)} does not fit a "
                              f"tensor of shape {self.shape}")
         ufunc(self.data, other, out=self.data, casting="same_kind")
-        autograd.count_write(self)
+        function.count_write(self)
         return self
 
     def add_(self, other):
@@ -410,4 +410,4 @@ sys.modules[__name__].__class__ = _TensorModule
 
 # The one import back-edge: the methods above hand over to the engine and the ops, which build
 # on Tensor; imported last so that both find Tensor defined.
-from . import autograd, ops  # noqa: E402
+from . import autograd, function, grad_mode, ops  # noqa: E402
