@@ -5,13 +5,16 @@
     (x * x).sum().backward()
     x.grad  # Tensor([2. 4.], dtype=float32)
 """
-from .tensor import Tensor, get_default_dtype, set_default_dtype, zeros, ones, randn, arange
+from .tensor import (Tensor, get_default_dtype, set_default_dtype, zeros, ones, randn, arange,
+                     full, zeros_like, ones_like, eye, linspace, rand, uniform)
 from .autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad,
                        call)
 from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, sigmoid, relu,
                          leaky_relu, softmax, log_softmax, clip, reshape, transpose, flatten,
                          matmul, concatenate, stack, where, maximum, minimum, linear,
                          cross_entropy)
+from .functional import *  # noqa: F401,F403  (the NumPy-named ops; their list is F.__all__)
+from . import functional as _functional
 from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
@@ -25,7 +28,9 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "transpose", "flatten", "matmul", "concatenate", "stack", "where", "maximum",
            "minimum", "linear", "cross_entropy", "GradcheckError", "gradcheck", "gradgradcheck",
            "jacobian", "hessian", "hvp", "trace", "detect_anomaly", "viz", "nn", "optim", "data",
-           "save", "load"]
+           "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
+           "uniform"]
+__all__ += [name for name in _functional.__all__ if name not in __all__]
 
 
 def __getattr__(name):

@@ -8,7 +8,8 @@ import numbers
 import numpy as np
 
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn",
-           "arange", "to_constant"]
+           "arange", "to_constant", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
+           "uniform"]
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _default = {"dtype": np.dtype(np.float32)}
@@ -233,6 +234,8 @@ class Tensor:
     def __neg__(self): return ops.Neg.apply(self)
     def __pos__(self): return self
     def __abs__(self): return ops.Abs.apply(self)
+    def __mod__(self, other): return ops.Mod.apply(self, other)
+    def __rmod__(self, other): return ops.Mod.apply(other, self)
 
     def __lt__(self, other): return ops.compare(np.less, self, other)
     def __le__(self, other): return ops.compare(np.less_equal, self, other)
@@ -256,8 +259,9 @@ class Tensor:
     def min(self, axis=None, keepdims=False):
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, keepdims=False):
-        return ops.Var.apply(self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0):
+        """Variance, Σ (x - mean)² / (n - ddof): ddof=0 (the default) the population variance."""
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def exp(self): return ops.Exp.apply(self)
     def log(self): return ops.Log.apply(self)
@@ -292,8 +296,28 @@ class Tensor:
         axes = _shape_arg(axes, "transpose") if axes else tuple(range(self.ndim))[::-1]
         return ops.Transpose.apply(self, axes=ops.normalize_axes(axes, self.ndim))
 
-    def flatten(self):
-        return self.reshape(-1)
+    def flatten(self, start_axis=0, end_axis=-1):
+        """The axes start_axis..end_axis (all by default) merged into one."""
+        start, end = (functional._axis(ax, max(self.ndim, 1), "flatten")
+                      for ax in (start_axis, end_axis))
+        shape = self.shape if self.ndim else (1,)
+        return self.reshape(shape[:start] + (-1,) + shape[end + 1:])
+
+    # The methods below are NumPy's ndarray methods; the functions in functional.py do the work.
+    def prod(self, axis=None, keepdims=False): return functional.prod(self, axis, keepdims)
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return functional.std(self, axis, keepdims, ddof)
+    def cumsum(self, axis=None): return functional.cumsum(self, axis)
+    def cumprod(self, axis=None): return functional.cumprod(self, axis)
+    def round(self, decimals=0): return functional.round(self, decimals)
+    def dot(self, other): return functional.dot(self, other)
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return functional.diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return functional.trace(self, offset, axis1, axis2)
+    def repeat(self, repeats, axis=None): return functional.repeat(self, repeats, axis)
+    def swapaxes(self, axis1, axis2): return functional.swapaxes(self, axis1, axis2)
+    def ravel(self): return self.reshape(-1)
 
 
 # ---------------------------------------------------------------------- constructors
@@ -324,4 +348,53 @@ def arange(start, stop=None, step=1, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
 
 
-from . import autograd, ops  # noqa: E402  (they import Tensor from here)
+def full(shape, fill_value, requires_grad=False, dtype=None):
+    """A tensor of `shape` (an int or a tuple) holding fill_value everywhere."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    return _filled(lambda s, dtype: np.full(s, fill_value, dtype=dtype), (shape,), requires_grad,
+                   dtype, "full")
+
+
+def zeros_like(t, requires_grad=False, dtype=None):
+    """Zeros of t's shape and (unless `dtype` is given) t's dtype."""
+    return zeros(np.shape(t), requires_grad=requires_grad, dtype=dtype or _dtype_of(t))
+
+
+def ones_like(t, requires_grad=False, dtype=None):
+    """Ones of t's shape and (unless `dtype` is given) t's dtype."""
+    return ones(np.shape(t), requires_grad=requires_grad, dtype=dtype or _dtype_of(t))
+
+
+def _dtype_of(t):
+    dtype = np.asarray(t).dtype
+    return dtype if dtype in _FLOAT_DTYPES else get_default_dtype()
+
+
+def eye(N, M=None, k=0, requires_grad=False, dtype=None):
+    """An N x M matrix (M defaults to N) with ones on the k-th diagonal (np.eye)."""
+    dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
+    return Tensor(np.eye(N, M, k, dtype=dtype), requires_grad=requires_grad)
+
+
+def linspace(start, stop, num=50, endpoint=True, requires_grad=False, dtype=None):
+    """`num` evenly spaced values from start to stop (included unless endpoint=False)."""
+    data = np.linspace(start, stop, num, endpoint=endpoint)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
+
+
+def rand(*shape, rng=None, requires_grad=False, dtype=None):
+    """Uniform samples from [0, 1) drawn from `rng` (a numpy.random.Generator; a fresh one if
+    None)."""
+    return uniform(0.0, 1.0, _shape_arg(shape, "rand"), rng=rng, requires_grad=requires_grad,
+                   dtype=dtype)
+
+
+def uniform(low=0.0, high=1.0, size=None, rng=None, requires_grad=False, dtype=None):
+    """Uniform samples from [low, high) of shape `size` (None: one value) drawn from `rng`, as
+    numpy.random.Generator.uniform."""
+    rng = np.random.default_rng() if rng is None else rng
+    data = rng.uniform(low, high, size)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
+
+
+from . import autograd, functional, ops  # noqa: E402  (they import Tensor from here)
