@@ -9,12 +9,11 @@ from .tensor import (Tensor, get_default_dtype, set_default_dtype, zeros, ones, 
                      full, zeros_like, ones_like, eye, linspace, rand, uniform)
 from .autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad,
                        call)
-from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, sigmoid, relu,
-                         leaky_relu, softmax, log_softmax, clip, reshape, transpose, flatten,
-                         matmul, concatenate, stack, where, maximum, minimum, linear,
-                         cross_entropy)
-from .functional import *  # noqa: F401,F403  (the NumPy-named ops; their list is F.__all__)
+# every op as a function (sum, exp, ..., einsum, pad, sort): the list is functional.__all__
+from .functional import *  # noqa: F401,F403
 from . import functional as _functional
+# tg.trace stays the study tool imported below; the matrix trace is Tensor.trace(), np.trace(t)
+# and tg.functional.trace.
 from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
@@ -23,13 +22,9 @@ from .serialization import save, load
 __version__ = "0.1.0"
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn", "arange",
            "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
-           "call", "sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh",
-           "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape",
-           "transpose", "flatten", "matmul", "concatenate", "stack", "where", "maximum",
-           "minimum", "linear", "cross_entropy", "GradcheckError", "gradcheck", "gradgradcheck",
-           "jacobian", "hessian", "hvp", "trace", "detect_anomaly", "viz", "nn", "optim", "data",
-           "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
-           "uniform"]
+           "call", "GradcheckError", "gradcheck", "gradgradcheck", "jacobian", "hessian", "hvp",
+           "trace", "detect_anomaly", "viz", "nn", "optim", "data", "save", "load", "full",
+           "zeros_like", "ones_like", "eye", "linspace", "rand", "uniform"]
 __all__ += [name for name in _functional.__all__ if name not in __all__]
 
 

@@ -1070,7 +1070,7 @@ def einsum_subscripts(subscripts, shapes):
     for s, shape in zip(inputs, shapes):
         if "..." in s:
             s = s.replace("...", broadcast[width - (len(shape) - len(s) + 3):])
-        if len(s) != len(shape) or not s.isalpha():
+        if len(s) != len(shape) or (s and not s.isalpha()):
             raise ValueError(f"einsum {subscripts!r}: subscripts {s!r} do not fit an operand "
                              f"of shape {shape}")
         spelled.append(s)
