@@ -501,7 +501,7 @@ def ravel(x):
     return _tensor(x).reshape(-1)
 
 
-def take_along_axis(x, indices, axis):
+def take_along_axis(x, indices, axis=-1):
     """out[..., i, ...] = x[..., indices[..., i, ...], ...] along axis (np.take_along_axis);
     indices an integer Tensor or array."""
     indices = indices.data if isinstance(indices, Tensor) else np.asarray(indices)

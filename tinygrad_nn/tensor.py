@@ -4,6 +4,7 @@ The class is a thin front: every method hands over to an op in `ops.py` or to th
 `autograd.py`; no math lives here.
 """
 import numbers
+import sys
 
 import numpy as np
 
@@ -81,7 +82,6 @@ class Tensor:
     # backward can tell that an array a node saved was changed after the node saved it.
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version",
                  "__weakref__")
-    __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _as_array(data, dtype)
@@ -127,7 +127,18 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype=None, copy=None):
+        """np.asarray(t): the values, outside the graph (reading them is how to leave it)."""
+        if self.requires_grad:
+            numpy_api.refuse_implicit_conversion(sys._getframe(1))
         return self.data if dtype is None else self.data.astype(dtype)
+
+    # NumPy functions on Tensors run the ops of the same name (numpy_api.py); operators do not
+    # come this way (they call the ops directly).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_api.array_function(func, types, args, kwargs)
 
     def __len__(self):
         if self.data.ndim == 0:
@@ -397,4 +408,4 @@ def uniform(low=0.0, high=1.0, size=None, rng=None, requires_grad=False, dtype=N
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
 
 
-from . import autograd, functional, ops  # noqa: E402  (they import Tensor from here)
+from . import autograd, functional, numpy_api, ops  # noqa: E402  (they import Tensor from here)
