@@ -1,5 +1,8 @@
-"""optim: SGD and Adam against their update rules computed by hand in NumPy, bad
+"""optim: SGD, Adam, AdamW and RMSprop against their torch update rules computed by hand in
+NumPy, the learning-rate schedules against their closed and recursive forms, bad
 hyperparameters, and state dicts that make a resumed run identical to an uninterrupted one."""
+import math
+
 import numpy as np
 import pytest
 
@@ -27,8 +30,9 @@ def reference_sgd(p, grads, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
     return p
 
 
-def reference_adam(p, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+def reference_adam(p, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
     """torch.optim.Adam's rule, written out in NumPy float64; None in grads = no step."""
+    beta1, beta2 = betas
     p = p.copy()
     m = np.zeros_like(p)
     v = np.zeros_like(p)
@@ -45,6 +49,34 @@ def reference_adam(p, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=
     return p
 
 
+def reference_adamw(p, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """torch.optim.AdamW's rule: decoupled decay p ← p(1 - lr·wd), then Adam on the gradient."""
+    beta1, beta2 = betas
+    p = p.copy()
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        p = p * (1 - lr * weight_decay)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr / (1 - beta1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta2 ** t) + eps)
+    return p
+
+
+def reference_rmsprop(p, grads, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    """torch.optim.RMSprop's rule (not centered), written out in NumPy float64."""
+    p = p.copy()
+    v, b = np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        step = g / (np.sqrt(v) + eps)
+        if momentum:
+            b = momentum * b + step
+            step = b
+        p = p - lr * step
+    return p
+
+
 def run(optimizer_class, start, grads, **hyperparameters):
     p = nn.Parameter(start)
     optimizer = optimizer_class([p], **hyperparameters)
@@ -57,31 +89,41 @@ def run(optimizer_class, start, grads, **hyperparameters):
 START = np.random.default_rng(42).normal(size=(3, 4))
 
 
-@pytest.mark.parametrize("hyperparameters", [
-    {"lr": 0.1},
-    {"lr": 0.1, "momentum": 0.9},
-    {"lr": 0.05, "momentum": 0.8, "nesterov": True},
-    {"lr": 0.1, "weight_decay": 0.01},
-    {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
-], ids=["plain", "momentum", "nesterov", "weight_decay", "all"])
-def test_sgd_matches_the_torch_rule(hyperparameters):
-    grads = gradient_sequence(START.shape)
-    np.testing.assert_allclose(run(optim.SGD, START, grads, **hyperparameters),
-                               reference_sgd(START, grads, **hyperparameters), rtol=1e-12)
+RULES = [
+    (optim.SGD, reference_sgd, {"lr": 0.1}),
+    (optim.SGD, reference_sgd, {"lr": 0.1, "momentum": 0.9}),
+    (optim.SGD, reference_sgd, {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+    (optim.SGD, reference_sgd, {"lr": 0.1, "weight_decay": 0.01}),
+    (optim.SGD, reference_sgd, {"lr": 0.05, "momentum": 0.9, "nesterov": True,
+                                "weight_decay": 0.1}),
+    (optim.Adam, reference_adam, {"lr": 0.01}),
+    (optim.Adam, reference_adam, {"lr": 0.1, "betas": (0.8, 0.99), "eps": 1e-6}),
+    (optim.Adam, reference_adam, {"lr": 0.01, "weight_decay": 0.1}),
+    (optim.AdamW, reference_adamw, {}),
+    (optim.AdamW, reference_adamw, {"lr": 0.05, "betas": (0.8, 0.95), "eps": 1e-6,
+                                    "weight_decay": 0.3}),
+    (optim.AdamW, reference_adamw, {"lr": 0.01, "weight_decay": 0.0}),
+    (optim.RMSprop, reference_rmsprop, {}),
+    (optim.RMSprop, reference_rmsprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-3}),
+    (optim.RMSprop, reference_rmsprop, {"lr": 0.01, "momentum": 0.9}),
+    (optim.RMSprop, reference_rmsprop, {"lr": 0.005, "alpha": 0.95, "momentum": 0.5,
+                                        "weight_decay": 0.1}),
+]
 
 
-@pytest.mark.parametrize("hyperparameters", [
-    {"lr": 0.01},
-    {"lr": 0.1, "betas": (0.8, 0.99), "eps": 1e-6},
-    {"lr": 0.01, "weight_decay": 0.1},
-], ids=["default", "betas_eps", "weight_decay"])
-def test_adam_matches_the_torch_rule(hyperparameters):
+@pytest.mark.parametrize("optimizer_class, reference, hyperparameters", RULES,
+                         ids=[f"{c.__name__}-{'-'.join(h) or 'default'}" for c, _, h in RULES])
+def test_updates_match_the_torch_rules(optimizer_class, reference, hyperparameters):
     grads = gradient_sequence(START.shape)
-    expected_kwargs = dict(hyperparameters)
-    if "betas" in expected_kwargs:
-        expected_kwargs["beta1"], expected_kwargs["beta2"] = expected_kwargs.pop("betas")
-    np.testing.assert_allclose(run(optim.Adam, START, grads, **hyperparameters),
-                               reference_adam(START, grads, **expected_kwargs), rtol=1e-12)
+    np.testing.assert_allclose(run(optimizer_class, START, grads, **hyperparameters),
+                               reference(START, grads, **hyperparameters), rtol=1e-12)
+
+
+def test_adamw_decay_is_decoupled_from_the_gradient():
+    # With a zero gradient Adam's step is 0, so only the decay moves the parameter.
+    moved = run(optim.AdamW, START, [np.zeros_like(START)], lr=0.1, weight_decay=0.5)
+    np.testing.assert_allclose(moved, START * (1 - 0.1 * 0.5), rtol=1e-15)
+    assert optim.AdamW([nn.Parameter(START)]).weight_decay == 1e-2
 
 
 def test_adam_first_step_moves_each_entry_by_lr():
@@ -101,7 +143,9 @@ def test_adam_counts_steps_per_parameter_and_skips_none_gradients():
 @pytest.mark.parametrize("make_optimizer", [
     lambda params: optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=0.1),
     lambda params: optim.Adam(params, lr=0.1, weight_decay=0.1),
-], ids=["SGD", "Adam"])
+    lambda params: optim.AdamW(params, lr=0.1, weight_decay=0.1),
+    lambda params: optim.RMSprop(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+], ids=["SGD", "Adam", "AdamW", "RMSprop"])
 def test_parameters_without_gradient_are_skipped(make_optimizer):
     with_grad, without_grad = nn.Parameter(START), nn.Parameter(START)
     optimizer = make_optimizer([with_grad, without_grad])
@@ -115,7 +159,9 @@ def test_parameters_without_gradient_are_skipped(make_optimizer):
 @pytest.mark.parametrize("make_optimizer", [
     lambda params: optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
     lambda params: optim.Adam(params, lr=0.1, weight_decay=0.1),
-], ids=["SGD", "Adam"])
+    lambda params: optim.AdamW(params, lr=0.1, weight_decay=0.1),
+    lambda params: optim.RMSprop(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+], ids=["SGD", "Adam", "AdamW", "RMSprop"])
 def test_step_neither_writes_into_grad_nor_changes_the_dtype(make_optimizer):
     p = nn.Parameter(START.astype(np.float32))
     optimizer = make_optimizer([p])
@@ -160,6 +206,17 @@ def test_training_with_backward_lowers_the_loss_and_zero_grad_sets_none():
     (lambda ps: optim.Adam(ps, betas=(0.9,)), "pair"),
     (lambda ps: optim.Adam(ps, eps=-1e-8), "eps"),
     (lambda ps: optim.Adam(ps, weight_decay=-0.1), "weight_decay"),
+    (lambda ps: optim.Adam(ps, betas=0.9), "pair"),
+    (lambda ps: optim.AdamW(ps, lr=-1e-3), "lr"),
+    (lambda ps: optim.AdamW(ps, betas=(0.9, 1.0)), "beta2"),
+    (lambda ps: optim.AdamW(ps, eps=-1.0), "eps"),
+    (lambda ps: optim.AdamW(ps, weight_decay=-1e-2), "weight_decay"),
+    (lambda ps: optim.RMSprop(ps, lr=-0.01), "lr"),
+    (lambda ps: optim.RMSprop(ps, alpha=-0.5), "alpha"),
+    (lambda ps: optim.RMSprop(ps, alpha=1.5), "alpha"),
+    (lambda ps: optim.RMSprop(ps, eps=-1e-8), "eps"),
+    (lambda ps: optim.RMSprop(ps, momentum=-0.9), "momentum"),
+    (lambda ps: optim.RMSprop(ps, weight_decay=-0.1), "weight_decay"),
 ])
 def test_bad_hyperparameters_are_refused(make_optimizer, message):
     p = nn.Parameter(START)
@@ -170,8 +227,29 @@ def test_bad_hyperparameters_are_refused(make_optimizer, message):
     np.testing.assert_array_equal(p.grad.data, np.ones_like(START))
 
 
+@pytest.mark.parametrize("make_optimizer, message", [
+    (lambda ps: optim.SGD(ps, lr="0.1"), r"SGD: lr must be a real number, got '0.1' \(str\)"),
+    (lambda ps: optim.SGD(ps, lr=None), "lr must be a real number, got None"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum="0.9"), "momentum must be a real number"),
+    (lambda ps: optim.SGD(ps, lr=0.1, nesterov="yes"), "nesterov must be True or False"),
+    (lambda ps: optim.SGD(ps, lr=True), "lr must be a real number, got True"),
+    (lambda ps: optim.Adam(ps, lr=[0.1]), "Adam: lr must be a real number"),
+    (lambda ps: optim.Adam(ps, betas=("0.9", 0.999)), "beta1 must be a real number"),
+    (lambda ps: optim.AdamW(ps, weight_decay="0.01"), "AdamW: weight_decay must be a real"),
+    (lambda ps: optim.AdamW(ps, eps=1j), "eps must be a real number"),
+    (lambda ps: optim.RMSprop(ps, alpha="0.99"), "RMSprop: alpha must be a real number"),
+    (lambda ps: optim.RMSprop(ps, momentum=None), "momentum must be a real number"),
+])
+def test_hyperparameters_that_are_not_numbers_are_named(make_optimizer, message):
+    p = nn.Parameter(START)
+    with pytest.raises(TypeError, match=message):
+        make_optimizer([p])
+    np.testing.assert_array_equal(p.data, START)
+
+
 @pytest.mark.parametrize("params", [[], (p for p in [])], ids=["list", "generator"])
-@pytest.mark.parametrize("optimizer_class", [optim.Adam, lambda ps: optim.SGD(ps, lr=0.1)])
+@pytest.mark.parametrize("optimizer_class", [optim.Adam, lambda ps: optim.SGD(ps, lr=0.1),
+                                             optim.AdamW, optim.RMSprop])
 def test_empty_parameter_list(optimizer_class, params):
     with pytest.raises(ValueError, match="empty parameter list"):
         optimizer_class(params)
@@ -185,6 +263,12 @@ def test_bad_parameter_lists():
         optim.SGD([START], lr=0.1)
     with pytest.raises(ValueError, match="not a leaf"):
         optim.SGD([p * 2], lr=0.1)
+    with pytest.raises(TypeError, match="single Tensor: wrap it in a list"):
+        optim.Adam(p)
+    with pytest.raises(TypeError, match="iterable of parameters.*got int"):
+        optim.Adam(3)
+    with pytest.raises(TypeError, match="dtype int64"):
+        optim.SGD([tg.Tensor(np.arange(3))], lr=0.1)
 
 
 # --------------------------------------------------------------------------- state dicts
@@ -193,6 +277,15 @@ OPTIMIZERS = {
     "SGD": lambda params: optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True,
                                     weight_decay=0.01),
     "Adam": lambda params: optim.Adam(params, lr=0.01, betas=(0.8, 0.99), weight_decay=0.01),
+    "AdamW": lambda params: optim.AdamW(params, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
+    "RMSprop": lambda params: optim.RMSprop(params, lr=0.01, alpha=0.9, momentum=0.5,
+                                            weight_decay=0.01),
+}
+SCHEDULES = {
+    "none": None,
+    "StepLR": lambda optimizer: optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5),
+    "Cosine": lambda optimizer: optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=7,
+                                                                     eta_min=1e-4),
 }
 
 
@@ -204,38 +297,48 @@ def make_problem(seed):
     return model, x, y
 
 
-def train(model, optimizer, x, y, steps):
+def train(model, optimizer, x, y, steps, schedule=None):
     for _ in range(steps):
         optimizer.zero_grad()
         nn.MSELoss()(model(x), y).backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
+
+
+def start(name, schedule_name, seed):
+    model, x, y = make_problem(seed)
+    optimizer = OPTIMIZERS[name](model.parameters())
+    make_schedule = SCHEDULES[schedule_name]
+    return model, optimizer, make_schedule and make_schedule(optimizer), x, y
 
 
 @pytest.mark.parametrize("through_files", [False, True], ids=["in_memory", "files"])
+@pytest.mark.parametrize("schedule_name", list(SCHEDULES))
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_resumed_training_matches_uninterrupted_training_bit_for_bit(name, through_files,
-                                                                     tmp_path):
-    model, x, y = make_problem(seed=0)
-    optimizer = OPTIMIZERS[name](model.parameters())
-    train(model, optimizer, x, y, steps=10)
+def test_resumed_training_matches_uninterrupted_training_bit_for_bit(name, schedule_name,
+                                                                     through_files, tmp_path):
+    model, optimizer, schedule, x, y = start(name, schedule_name, seed=0)
+    train(model, optimizer, x, y, 10, schedule)
     expected = model.state_dict()
+    expected_lr = optimizer.lr
 
-    model, x, y = make_problem(seed=0)
-    optimizer = OPTIMIZERS[name](model.parameters())
-    train(model, optimizer, x, y, steps=4)
-    model_state, optimizer_state = model.state_dict(), optimizer.state_dict()
+    model, optimizer, schedule, x, y = start(name, schedule_name, seed=0)
+    train(model, optimizer, x, y, 4, schedule)
+    states = [model.state_dict(), optimizer.state_dict()]
+    states += [schedule.state_dict()] if schedule else []
     if through_files:
-        tg.save(model, tmp_path / "model.npz")
-        tg.save(optimizer_state, tmp_path / "optimizer.npz")
-        model_state = tg.load(tmp_path / "model.npz")
-        optimizer_state = tg.load(tmp_path / "optimizer.npz")
+        for index, state in enumerate(states):
+            tg.save(state, tmp_path / f"{index}.npz")
+        states = [tg.load(tmp_path / f"{index}.npz") for index in range(len(states))]
 
-    resumed, _, _ = make_problem(seed=1)  # other initial weights, overwritten by the load
-    resumed_optimizer = OPTIMIZERS[name](resumed.parameters())
-    resumed_optimizer.lr = 123.0  # overwritten too: hyperparameters are part of the state
-    resumed.load_state_dict(model_state)
-    resumed_optimizer.load_state_dict(optimizer_state)
-    train(resumed, resumed_optimizer, x, y, steps=6)
+    # other initial weights and lr, all overwritten by the loads (built as at the start)
+    resumed, resumed_optimizer, resumed_schedule, _, _ = start(name, schedule_name, seed=1)
+    resumed_optimizer.lr = 123.0
+    for target, state in zip([resumed, resumed_optimizer, resumed_schedule], states):
+        target.load_state_dict(state)
+    train(resumed, resumed_optimizer, x, y, 6, resumed_schedule)
+    assert resumed_optimizer.lr == expected_lr
     for key, array in resumed.state_dict().items():
         np.testing.assert_array_equal(array, expected[key], err_msg=key)
 
@@ -263,7 +366,7 @@ def trained_optimizer(name):
 def corrupt(name, how):
     """A state dict of optimizer `name` broken in one way, and the error it must raise."""
     state = trained_optimizer(name).state_dict()
-    array_name = "momentum_buffer" if name == "SGD" else "exp_avg"
+    array_name = {"SGD": "momentum_buffer", "RMSprop": "square_avg"}.get(name, "exp_avg")
     if how == "shape":
         state["state"][3][array_name] = np.zeros((2, 2), np.float32)
         return state, ValueError, "shape"
@@ -311,3 +414,166 @@ def test_sgd_state_is_empty_before_the_first_step_and_round_trips(tmp_path):
     other.load_state_dict(tg.load(tmp_path / "sgd.npz"))
     assert other.state == {} and other.lr == 0.1 and other.momentum == 0.9
     assert repr(other) == "SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)"
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: s["hyperparameters"].update(lr="fast"), ValueError, "lr in the state dict"),
+    (lambda s: s["hyperparameters"].update(betas=(0.9,)), ValueError, "betas in the state"),
+    (lambda s: s["state"][0].update(step=-1), ValueError, r"state 0\.step"),
+    (lambda s: s["state"][0].update(step=1.5), ValueError, r"state 0\.step"),
+    (lambda s: s["state"].update({"x": {}}), KeyError, "'x'"),
+    (lambda s: s.update(extra=1), KeyError, "'state' and 'hyperparameters'"),
+])
+def test_more_bad_adam_states_change_nothing(change, error, message):
+    state = trained_optimizer("Adam").state_dict()
+    change(state)
+    optimizer = trained_optimizer("Adam")
+    before = optimizer.state_dict()
+    with pytest.raises(error, match=message):
+        optimizer.load_state_dict(state)
+    assert optimizer.state_dict()["hyperparameters"] == before["hyperparameters"]
+    np.testing.assert_array_equal(optimizer.state[0]["exp_avg"], before["state"][0]["exp_avg"])
+
+
+@pytest.mark.parametrize("state", ["optimizer.npz", [1, 2]])
+def test_optimizer_load_state_dict_of_something_not_a_mapping(state):
+    optimizer = trained_optimizer("SGD")
+    with pytest.raises(TypeError, match="state dict.*got"):
+        optimizer.load_state_dict(state)
+    assert optimizer.lr == 0.05
+
+
+def test_rmsprop_state_follows_the_loaded_momentum(tmp_path):
+    model, x, y = make_problem(seed=0)
+    with_momentum = optim.RMSprop(model.parameters(), momentum=0.9)
+    train(model, with_momentum, x, y, 2)
+    assert sorted(with_momentum.state[0]) == ["momentum_buffer", "square_avg"]
+    tg.save(with_momentum, tmp_path / "rmsprop.npz")  # anything with a state_dict() saves
+    plain = optim.RMSprop(model.parameters())
+    train(model, plain, x, y, 1)
+    assert sorted(plain.state[0]) == ["square_avg"]
+    plain.load_state_dict(tg.load(tmp_path / "rmsprop.npz"))
+    assert plain.momentum == 0.9 and sorted(plain.state[0]) == ["momentum_buffer", "square_avg"]
+    train(model, plain, x, y, 1)
+
+
+# --------------------------------------------------------------------------- schedules
+
+def torch_step_lr(lr, epochs, step_size, gamma):
+    """torch's StepLR.get_lr, recursive: multiply by gamma at every multiple of step_size."""
+    rates = [lr]
+    for epoch in range(1, epochs):
+        rates.append(rates[-1] * gamma if epoch % step_size == 0 else rates[-1])
+    return rates
+
+
+def torch_cosine_lr(lr, epochs, T_max, eta_min):
+    """torch's CosineAnnealingLR.get_lr, its recursive (chainable) form."""
+    rates = [lr]
+    for epoch in range(1, epochs):
+        previous = rates[-1]
+        if (epoch - 1 - T_max) % (2 * T_max) == 0:
+            rates.append(previous + (lr - eta_min) * (1 - math.cos(math.pi / T_max)) / 2)
+        else:
+            rates.append((1 + math.cos(math.pi * epoch / T_max))
+                         / (1 + math.cos(math.pi * (epoch - 1) / T_max))
+                         * (previous - eta_min) + eta_min)
+    return rates
+
+
+def schedule_rates(make_schedule, lr, epochs):
+    optimizer = optim.SGD([nn.Parameter(START)], lr=lr)
+    schedule = make_schedule(optimizer)
+    rates = []
+    for _ in range(epochs):
+        rates.append(schedule.get_last_lr()[0])
+        assert schedule.get_last_lr() == [optimizer.lr]
+        schedule.step()
+    return rates
+
+
+@pytest.mark.parametrize("step_size, gamma", [(1, 0.5), (3, 0.1), (4, 0.9)])
+def test_step_lr_matches_torch(step_size, gamma):
+    rates = schedule_rates(lambda o: optim.lr_scheduler.StepLR(o, step_size, gamma), 0.3, 20)
+    np.testing.assert_allclose(rates, torch_step_lr(0.3, 20, step_size, gamma), rtol=1e-12)
+    assert rates[0] == 0.3 and rates[step_size] == 0.3 * gamma
+
+
+@pytest.mark.parametrize("T_max, eta_min", [(1, 0.0), (5, 0.0), (7, 0.01), (10, 1e-4)])
+def test_cosine_annealing_lr_matches_torch_for_three_periods(T_max, eta_min):
+    make = lambda o: optim.lr_scheduler.CosineAnnealingLR(o, T_max, eta_min)  # noqa: E731
+    rates = schedule_rates(make, 0.1, 3 * T_max + 2)
+    np.testing.assert_allclose(rates, torch_cosine_lr(0.1, 3 * T_max + 2, T_max, eta_min),
+                               rtol=1e-12, atol=1e-15)
+    assert rates[0] == 0.1 and rates[T_max] == pytest.approx(eta_min, abs=1e-15)
+
+
+def test_schedule_state_dict_round_trip(tmp_path):
+    optimizer = optim.SGD([nn.Parameter(START)], lr=0.2)
+    schedule = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    for _ in range(5):
+        schedule.step()
+    assert schedule.state_dict() == {"base_lr": 0.2, "last_epoch": 5, "step_size": 2,
+                                     "gamma": 0.5}
+    tg.save(schedule, tmp_path / "schedule.npz")
+    other = optim.lr_scheduler.StepLR(optim.SGD([nn.Parameter(START)], lr=0.2), 7, 0.9)
+    other.load_state_dict(tg.load(tmp_path / "schedule.npz"))
+    assert (other.last_epoch, other.step_size, other.gamma) == (5, 2, 0.5)
+    assert repr(other) == "StepLR(step_size=2, gamma=0.5, last_epoch=5)"
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda o: optim.lr_scheduler.StepLR(nn.Dense(2, 2), 3), TypeError, "takes an optimizer"),
+    (lambda o: optim.lr_scheduler.StepLR(o, 0), ValueError, "step_size must be >= 1"),
+    (lambda o: optim.lr_scheduler.StepLR(o, 2.5), TypeError, "step_size must be an integer"),
+    (lambda o: optim.lr_scheduler.StepLR(o, 3, gamma="0.1"), TypeError, "gamma must be a real"),
+    (lambda o: optim.lr_scheduler.StepLR(o, 3, gamma=-0.1), ValueError, "gamma must be >= 0"),
+    (lambda o: optim.lr_scheduler.CosineAnnealingLR(o, 0), ValueError, "T_max must be >= 1"),
+    (lambda o: optim.lr_scheduler.CosineAnnealingLR(o, None), TypeError, "T_max"),
+    (lambda o: optim.lr_scheduler.CosineAnnealingLR(o, 5, eta_min=-1e-3), ValueError,
+     "eta_min must be >= 0"),
+])
+def test_bad_schedule_arguments_leave_the_lr_alone(call, error, message):
+    optimizer = optim.SGD([nn.Parameter(START)], lr=0.2)
+    with pytest.raises(error, match=message):
+        call(optimizer)
+    assert optimizer.lr == 0.2
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: s.pop("gamma"), KeyError, "gamma"),
+    (lambda s: s.update(extra=1), KeyError, "extra"),
+    (lambda s: s.update(last_epoch=-2), ValueError, "last_epoch"),
+    (lambda s: s.update(step_size=0), ValueError, "step_size must be >= 1"),
+    (lambda s: s.update(base_lr=-1.0), ValueError, "base_lr must be >= 0"),
+    (lambda s: s.update(gamma="x"), ValueError, "gamma in the state dict"),
+])
+def test_bad_schedule_states_change_nothing(change, error, message):
+    schedule = optim.lr_scheduler.StepLR(optim.SGD([nn.Parameter(START)], lr=0.2), 2)
+    schedule.step()
+    state = schedule.state_dict()
+    change(state)
+    before = schedule.state_dict()
+    with pytest.raises(error, match=message):
+        schedule.load_state_dict(state)
+    assert schedule.state_dict() == before
+    with pytest.raises(TypeError, match="mapping"):
+        schedule.load_state_dict("schedule.npz")
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_gradient_of_the_wrong_shape_stops_the_step_before_any_change(name):
+    model, x, y = make_problem(seed=0)
+    optimizer = OPTIMIZERS[name](model.parameters())
+    train(model, optimizer, x, y, 2)
+    before_model, before_state = model.state_dict(), optimizer.state_dict()
+    nn.MSELoss()(model(x), y).backward()
+    model[2].bias.grad = tg.Tensor(np.ones(3, np.float32))  # the last parameter
+    with pytest.raises(ValueError, match=r"parameter 3 has shape \(1,\) but its .grad has "
+                                         r"shape \(3,\)"):
+        optimizer.step()
+    for key, array in model.state_dict().items():
+        np.testing.assert_array_equal(array, before_model[key])
+    for index, entry in before_state["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(optimizer.state[index][key], value)

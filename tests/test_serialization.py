@@ -1,13 +1,16 @@
 """save/load: round trips, the path written exactly as given, atomic replacement, no pickle."""
+import gc
 import os
 import pickle
+import re
+import warnings
 import zipfile
 
 import numpy as np
 import pytest
 
 import tinygrad_nn as tg
-from tinygrad_nn import nn, serialization
+from tinygrad_nn import nn, optim, serialization
 
 
 def small_model(seed=0):
@@ -90,7 +93,7 @@ def test_load_refuses_a_single_npy_array(tmp_path):
     with pytest.raises(ValueError, match="single array"):
         tg.load(path)
     np.save(tmp_path / "objects.npy", np.array([None, 1], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="pickled data"):
+    with pytest.raises(ValueError, match="objects.npy' is not an .npz.*single array"):
         tg.load(tmp_path / "objects.npy")
 
 
@@ -114,6 +117,13 @@ def test_names_that_are_numpy_savez_keywords_are_fine(tmp_path):
     assert set(tg.load(tmp_path / "odd.npz")) == {"file", "allow_pickle"}
 
 
+def test_flatten_and_unflatten_take_mappings():
+    with pytest.raises(TypeError, match="flatten takes a dict, got list"):
+        serialization.flatten([1])
+    with pytest.raises(TypeError, match="unflatten takes a mapping, got str"):
+        serialization.unflatten("state.npz")
+
+
 def test_flatten_and_unflatten_refuse_ambiguous_names():
     with pytest.raises(ValueError, match="a.b"):
         serialization.flatten({"a.b": 1, "a": {"b": 2}})
@@ -121,3 +131,85 @@ def test_flatten_and_unflatten_refuse_ambiguous_names():
         serialization.unflatten({"a": 1, "a.b": 2})
     assert serialization.unflatten(serialization.flatten({"x": {"y": {"z": 1}}, "w": 2})) == {
         "x": {"y": {"z": 1}}, "w": 2}
+
+
+def valid_archive_bytes(tmp_path):
+    tg.save(small_model(), tmp_path / "good.npz")
+    return (tmp_path / "good.npz").read_bytes()
+
+
+@pytest.mark.parametrize("content, message", [
+    (lambda good: b"weight,bias\n0.1,0.2\n", r"it starts with b'weight'"),
+    (lambda good: b"", "it is empty"),
+    (lambda good: good[: len(good) // 2], "truncated or damaged"),
+    (lambda good: good[:10], "truncated or damaged"),
+    (lambda good: good[:-30], "truncated or damaged"),
+    (lambda good: b"PK\x03\x04" + b"\x00" * 40, "truncated or damaged"),
+])
+def test_load_of_a_file_that_is_not_a_state_dict_names_the_path(tmp_path, content, message):
+    path = tmp_path / "model.npz"
+    path.write_bytes(content(valid_archive_bytes(tmp_path)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no unclosed-file ResourceWarning either
+        with pytest.raises(ValueError, match=f"load: '{re.escape(str(path))}' is not"
+                                             f".*{message}"):
+            tg.load(path)
+        gc.collect()
+
+
+def test_load_of_a_damaged_member_names_the_path_and_the_entry(tmp_path):
+    good = bytearray(valid_archive_bytes(tmp_path))
+    at = good.index(b"\x93NUMPY")
+    good[at:at + 6] = b"XXXXXX"  # the first member's .npy header
+    (tmp_path / "bad.npz").write_bytes(bytes(good))
+    with pytest.raises(ValueError, match="bad.npz.*(entry '0.weight'|truncated or damaged)"):
+        tg.load(tmp_path / "bad.npz")
+
+
+def test_save_into_a_missing_directory_names_the_users_path(tmp_path):
+    target = tmp_path / "missing" / "model.npz"
+    with pytest.raises(FileNotFoundError, match=f"cannot write '{re.escape(str(target))}'"
+                                                ".*does not exist") as info:
+        tg.save(small_model(), target)
+    assert ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_errors_from_the_system_name_the_users_path(tmp_path):
+    target = tmp_path / "folder"
+    target.mkdir()  # os.replace cannot put a file where a directory is
+    with pytest.raises(OSError, match=f"cannot write '{re.escape(str(target))}'") as info:
+        tg.save(small_model(), target)
+    assert ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == ["folder"] and os.listdir(target) == []
+
+
+@pytest.mark.parametrize("call", [lambda: tg.save(small_model(), 3), lambda: tg.load(None)])
+def test_a_path_that_is_not_a_path(call):
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got"):
+        call()
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+        tg.load(tmp_path / "nothing.npz")
+
+
+def test_optimizers_and_schedules_save_directly(tmp_path):
+    model = small_model()
+    optimizer = optim.Adam(model.parameters())
+    schedule = optim.lr_scheduler.StepLR(optimizer, 2)
+    tg.save(optimizer, tmp_path / "optimizer.npz")
+    tg.save(schedule, tmp_path / "schedule.npz")
+    assert set(tg.load(tmp_path / "optimizer.npz")) == {
+        "hyperparameters.lr", "hyperparameters.betas", "hyperparameters.eps",
+        "hyperparameters.weight_decay"}
+    assert tg.load(tmp_path / "schedule.npz")["step_size"] == 2
+
+
+def test_serialization_and_optim_do_not_import_nn():
+    # optim reads flat state dicts through serialization.unflatten: neither may need nn
+    for module in (serialization, optim.optimizers, optim.lr_scheduler):
+        with open(module.__file__) as file:
+            source = file.read()
+        assert "from .nn" not in source and "from ..nn" not in source, module.__name__

@@ -1,20 +1,36 @@
-"""Toy 2-D classification data sets and a mini-batch iterator.
+"""Data: toy 2-D classification sets, real image sets (scikit-learn's 8×8 digits, MNIST from
+the user's IDX files), a stratified train/test split and a mini-batch iterator.
 
 Each `make_*` returns (X, y): X of shape (N, 2) in the default dtype, y of shape (N,) int64
 class labels, every class the same size, rows shuffled. `noise` is the standard deviation of
 Gaussian noise added to every coordinate, as in scikit-learn. `rng` is a numpy Generator, an
 int seed, or None (fresh randomness); the same seed gives the same data.
 """
+import gzip
+import math
+import os
+import zlib
+
 import numpy as np
 
 from .tensor import Tensor, get_default_dtype
+from .validation import generator, integer_at_least, positive_int, real_number
 
-__all__ = ["make_circles", "make_moons", "make_spirals", "batches"]
+__all__ = ["make_circles", "make_moons", "make_spirals", "batches", "train_test_split",
+           "load_digits", "load_mnist"]
 
 
-def _samples_per_class(n_samples, n_classes):
+def _noise(noise, where):
+    noise = real_number("noise", noise, where)
+    if not noise >= 0:
+        raise ValueError(f"{where}: noise (a standard deviation) must be >= 0, got {noise}")
+    return noise
+
+
+def _samples_per_class(n_samples, n_classes, where):
+    integer_at_least("n_samples", n_samples, 0, where)
     if n_samples < n_classes or n_samples % n_classes:
-        raise ValueError(f"n_samples must be a positive multiple of the number of classes "
+        raise ValueError(f"{where}: n_samples must be a positive multiple of the number of classes "
                          f"({n_classes}) so the classes have equal size, got {n_samples}")
     return n_samples // n_classes
 
@@ -32,10 +48,12 @@ def _finish(rng, points, noise):
 def make_circles(n_samples=300, noise=0.1, factor=0.5, rng=None):
     """Two concentric circles: label 0 on the unit circle, label 1 on the circle of radius
     `factor` (in [0, 1)), each with points evenly spaced in angle before the noise."""
+    factor = real_number("factor", factor, "make_circles")
     if not 0 <= factor < 1:
-        raise ValueError(f"factor must be in [0, 1), got {factor}")
-    rng = np.random.default_rng(rng)
-    per_class = _samples_per_class(n_samples, 2)
+        raise ValueError(f"make_circles: factor must be in [0, 1), got {factor}")
+    noise = _noise(noise, "make_circles")
+    rng = generator(rng, "make_circles")
+    per_class = _samples_per_class(n_samples, 2, "make_circles")
     angles = np.linspace(0, 2 * np.pi, per_class, endpoint=False)
     unit_circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     return _finish(rng, [unit_circle, factor * unit_circle], noise)
@@ -44,8 +62,9 @@ def make_circles(n_samples=300, noise=0.1, factor=0.5, rng=None):
 def make_moons(n_samples=300, noise=0.1, rng=None):
     """Two interleaving half circles of radius 1 (scikit-learn's layout): label 0 the upper
     one centred at (0, 0), label 1 the lower one centred at (1, 0.5)."""
-    rng = np.random.default_rng(rng)
-    per_class = _samples_per_class(n_samples, 2)
+    noise = _noise(noise, "make_moons")
+    rng = generator(rng, "make_moons")
+    per_class = _samples_per_class(n_samples, 2, "make_moons")
     angles = np.linspace(0, np.pi, per_class)
     upper = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     lower = np.stack([1 - np.cos(angles), 0.5 - np.sin(angles)], axis=1)
@@ -55,10 +74,10 @@ def make_moons(n_samples=300, noise=0.1, rng=None):
 def make_spirals(n_samples=300, n_classes=3, noise=0.05, rng=None):
     """`n_classes` interleaved spiral arms around the origin: arm k is the points
     r (cos θ, sin θ) with r going from 0.1 to 1 and θ = 2π (r + k / n_classes)."""
-    if n_classes < 1:
-        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
-    rng = np.random.default_rng(rng)
-    per_class = _samples_per_class(n_samples, n_classes)
+    n_classes = positive_int("n_classes", n_classes, "make_spirals")
+    noise = _noise(noise, "make_spirals")
+    rng = generator(rng, "make_spirals")
+    per_class = _samples_per_class(n_samples, n_classes, "make_spirals")
     radius = np.linspace(0.1, 1, per_class)
     arms = []
     for k in range(n_classes):
@@ -71,16 +90,141 @@ def batches(X, y, batch_size, shuffle=True, rng=None):
     """Mini-batches (X[i], y[i]) as Tensors covering every sample once, in an order drawn from
     `rng` when `shuffle` (else in order); the last batch is smaller when batch_size does not
     divide N. Call it once per epoch."""
-    X, y = np.asarray(X), np.asarray(y)
-    if len(X) != len(y):
-        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    order = np.random.default_rng(rng).permutation(len(X)) if shuffle else np.arange(len(X))
+    X, y = _samples_and_labels(X, y, "batches")
+    batch_size = positive_int("batch_size", batch_size, "batches")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"batches: shuffle must be True or False, got {shuffle!r}")
+    order = generator(rng, "batches").permutation(len(X)) if shuffle else np.arange(len(X))
     return _batches_in_order(X, y, order, batch_size)
+
+
+def _samples_and_labels(X, y, where):
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{where}: X and y must have a first axis of samples, got shapes "
+                         f"{X.shape} and {y.shape}")
+    if len(X) != len(y):
+        raise ValueError(f"{where}: X and y must have the same length, got shapes {X.shape} "
+                         f"and {y.shape}")
+    return X, y
 
 
 def _batches_in_order(X, y, order, batch_size):
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         yield Tensor(X[rows]), Tensor(y[rows])
+
+
+def train_test_split(X, y, test_size=0.25, rng=None):
+    """X_train, X_test, y_train, y_test (scikit-learn's order): a shuffled split, stratified
+    by the labels y (N,). The test part has ceil(test_size · N) samples and each class the
+    floor or the ceiling of its share of them (the largest remainders get the ceilings, ties
+    drawn from `rng`); both parts are shuffled. A class with fewer than 2 samples raises
+    ValueError."""
+    X, y = _samples_and_labels(X, y, "train_test_split")
+    if y.ndim != 1:
+        raise ValueError(f"train_test_split: y must hold one label per sample, shape (N,), got "
+                         f"shape {y.shape}")
+    test_size = real_number("test_size", test_size, "train_test_split")
+    if not 0 < test_size < 1:
+        raise ValueError(f"train_test_split: test_size (a fraction) must be in (0, 1), got "
+                         f"{test_size}")
+    n_test = math.ceil(test_size * len(y))
+    if n_test >= len(y):
+        raise ValueError(f"train_test_split: test_size={test_size} of {len(y)} samples leaves "
+                         f"no training samples")
+    classes, labels, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        rare = classes[np.argmin(counts)].tolist()
+        raise ValueError(f"train_test_split: class {rare!r} has only 1 sample; a stratified "
+                         f"split needs at least 2 per class")
+    rng = generator(rng, "train_test_split")
+    shares = counts * (n_test / len(y))
+    per_class = np.floor(shares).astype(int)
+    remainders = shares - per_class
+    # the leftover test samples go to the largest remainders; ties are broken at random
+    order = np.lexsort((rng.random(len(classes)), -remainders))
+    per_class[order[:n_test - per_class.sum()]] += 1
+    test, train = [], []
+    for label, k in enumerate(per_class):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        test.append(members[:k])
+        train.append(members[k:])
+    test = rng.permutation(np.concatenate(test))
+    train = rng.permutation(np.concatenate(train))
+    return X[train], X[test], y[train], y[test]
+
+
+def load_digits(images=False):
+    """scikit-learn's bundled 8×8 handwritten digits: X float32 = pixels / 16, of shape
+    (1797, 64), or (1797, 1, 8, 8) with images=True; y int64 labels 0-9. Needs scikit-learn
+    (the "data" extra)."""
+    if not isinstance(images, (bool, np.bool_)):
+        raise TypeError(f"load_digits: images must be True or False, got {images!r}")
+    try:
+        from sklearn.datasets import load_digits as sklearn_load_digits
+    except ImportError:
+        raise ImportError('load_digits needs scikit-learn, which is not installed: '
+                          'pip install "tinygrad_nn[data]"') from None
+    digits = sklearn_load_digits()
+    X = (digits.data / 16).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    return (X.reshape(-1, 1, 8, 8) if images else X), y
+
+
+def load_mnist(directory, split="train"):
+    """MNIST (or any data set in its format) from the IDX files in `directory`:
+    train-images-idx3-ubyte and train-labels-idx1-ubyte, or with split="test" the t10k-...
+    files, each plain or gzipped (.gz; the plain file is read when both exist). Returns X
+    float32 = pixels / 255 of shape (N, 1, rows, cols) and y int64 of shape (N,). A missing
+    file raises FileNotFoundError, a malformed one ValueError, each naming the file. Nothing
+    is downloaded."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"load_mnist: directory must be a str or a path, got "
+                        f"{type(directory).__name__}")
+    if split not in ("train", "test"):
+        raise ValueError(f"load_mnist: split must be 'train' or 'test', got {split!r}")
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"load_mnist: {directory!r} is not a directory (expected a "
+                                f"directory holding the MNIST IDX files)")
+    prefix = "train" if split == "train" else "t10k"
+    images = _read_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte"), ndim=3)
+    labels = _read_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte"), ndim=1)
+    if len(images) != len(labels):
+        raise ValueError(f"load_mnist: {directory!r} has {len(images)} {split} images but "
+                         f"{len(labels)} {split} labels; the two files must belong together")
+    X = (images[:, None] / np.float32(255)).astype(np.float32)
+    return X, labels.astype(np.int64)
+
+
+def _read_idx(path, ndim):
+    """The unsigned-byte array of `ndim` axes in the IDX file `path` or, if it is missing,
+    `path`.gz. IDX: two zero bytes, the type code 0x08 (unsigned byte), the number of axes,
+    one big-endian uint32 size per axis, then the values."""
+    if os.path.exists(path):
+        candidate, opener = path, open
+    elif os.path.exists(path + ".gz"):
+        candidate, opener = path + ".gz", gzip.open
+    else:
+        raise FileNotFoundError(f"load_mnist: neither {path!r} nor {path + '.gz'!r} exists "
+                                f"(expected the MNIST IDX file {os.path.basename(path)}, plain "
+                                f"or gzipped)")
+    try:
+        with opener(candidate, "rb") as file:
+            content = file.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"load_mnist: cannot read {candidate!r}: {error}") from None
+    expected = f"an IDX file of unsigned bytes with {ndim} axes"
+    header_size = 4 + 4 * ndim
+    if (len(content) < header_size or content[:3] != b"\x00\x00\x08"
+            or content[3] != ndim):
+        raise ValueError(f"load_mnist: {candidate!r} is not {expected} (its header starts "
+                         f"with {content[:4]!r}, expected b'\\x00\\x00\\x08\\x0{ndim}')")
+    shape = tuple(int(n) for n in np.frombuffer(content, ">u4", ndim, offset=4))
+    size = len(content) - header_size
+    if size != math.prod(shape):
+        raise ValueError(f"load_mnist: {candidate!r} has {size} bytes of values, but its header "
+                         f"announces shape {shape}, that is {math.prod(shape)} values "
+                         f"({expected})")
+    return np.frombuffer(content, np.uint8, offset=header_size).reshape(shape)

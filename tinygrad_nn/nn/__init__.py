@@ -4,11 +4,14 @@
     model = nn.Sequential(nn.Dense(2, 8), nn.ReLU(), nn.Dense(8, 1))
     loss = nn.BCEWithLogitsLoss()(model(x), y)
 """
-from .layers import (Dense, Dropout, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid,
-                     Softmax, Tanh)
+from .embedding import Embedding
+from .layers import (Dense, Dropout, Identity, LeakyReLU, Linear, ModuleList, ReLU, Sequential,
+                     Sigmoid, Softmax, Tanh)
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "Dense", "Linear", "Sequential", "ReLU",
            "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "Dropout", "MSELoss",
-           "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]
+           "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "ModuleList",
+           "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]

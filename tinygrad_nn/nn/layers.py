@@ -1,12 +1,14 @@
-"""Layers: Dense, Sequential, the activations as modules, and Dropout."""
+"""Layers: Dense, the containers ModuleList and Sequential, the activations as modules, and
+Dropout."""
 import numpy as np
 
 from ..functional import linear
 from ..tensor import Tensor, get_default_dtype
+from ..validation import generator, positive_int, real_number
 from .module import Module, Parameter
 
-__all__ = ["Dense", "Linear", "Sequential", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-           "Identity", "Dropout"]
+__all__ = ["Dense", "Linear", "ModuleList", "Sequential", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
+           "Softmax", "Identity", "Dropout"]
 
 # The standard deviation of the initial weights, from (in_features, out_features).
 INITIAL_WEIGHT_STD = {
@@ -27,10 +29,12 @@ class Dense(Module):
 
     def __init__(self, in_features, out_features, bias=True, init="he", rng=None):
         super().__init__()
-        if init not in INITIAL_WEIGHT_STD:
+        in_features = positive_int("in_features", in_features, "Dense")
+        out_features = positive_int("out_features", out_features, "Dense")
+        if not isinstance(init, str) or init not in INITIAL_WEIGHT_STD:
             raise ValueError(f"init must be one of {sorted(INITIAL_WEIGHT_STD)}, got {init!r}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        rng = np.random.default_rng(rng)
+        rng = generator(rng, "Dense")
         dtype = get_default_dtype()
         std = INITIAL_WEIGHT_STD[init](in_features, out_features)
         weight = rng.standard_normal((in_features, out_features)) * std
@@ -52,27 +56,43 @@ class Dense(Module):
 Linear = Dense
 
 
-class Sequential(Module):
-    """Modules applied one after another: Sequential(a, b)(x) = b(a(x)). Indexable (a slice
-    gives a Sequential), iterable, and its parameters are named "0.weight", "1.bias", ..."""
+class ModuleList(Module):
+    """A list of Modules, registered under the names "0", "1", ... (so their parameters are
+    "0.weight", ...): `append`, `extend`, `len`, indexing (a slice gives the same kind of
+    container) and iteration. It has no forward of its own."""
 
-    def __init__(self, *modules):
+    def __init__(self, modules=()):
         super().__init__()
+        self.extend(modules)
+
+    def append(self, module):
+        """Add `module` at the end; returns self."""
+        return self.extend([module])
+
+    def extend(self, modules):
+        """Add each of `modules` at the end (all checked first: a non-Module adds nothing);
+        returns self."""
+        modules = list(modules)
         for index, module in enumerate(modules):
             if not isinstance(module, Module):
-                raise TypeError(f"Sequential takes Modules, argument {index} is a "
+                raise TypeError(f"{type(self).__name__} takes Modules, item {index} is a "
                                 f"{type(module).__name__}")
-            setattr(self, str(index), module)
-
-    def forward(self, x):
-        for module in self:
-            x = module(x)
-        return x
+        for module in modules:
+            setattr(self, str(len(self)), module)
+        return self
 
     def __getitem__(self, index):
         modules = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*modules[index])
+            part = type(self).__new__(type(self))
+            ModuleList.__init__(part, modules[index])
+            return part
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{type(self).__name__} indices must be integers or slices, got "
+                            f"{type(index).__name__}")
+        if not -len(modules) <= index < len(modules):
+            raise IndexError(f"index {index} is out of range for a {type(self).__name__} of "
+                             f"length {len(modules)}")
         return modules[index]
 
     def __len__(self):
@@ -80,6 +100,20 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(list(self._modules.values()))
+
+
+class Sequential(ModuleList):
+    """Modules applied one after another: Sequential(a, b)(x) = b(a(x)). A ModuleList with a
+    forward: indexable (a slice gives a Sequential), iterable, and its parameters are named
+    "0.weight", "1.bias", ..."""
+
+    def __init__(self, *modules):
+        super().__init__(modules)
+
+    def forward(self, x):
+        for module in self:
+            x = module(x)
+        return x
 
 
 class ReLU(Module):
@@ -94,7 +128,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = real_number("negative_slope", negative_slope, "LeakyReLU")
 
     def forward(self, x):
         return x.leaky_relu(self.negative_slope)
@@ -145,10 +179,11 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
+        p = real_number("p", p, "Dropout")
         if not 0 <= p < 1:
-            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+            raise ValueError(f"Dropout: probability p must be in [0, 1), got {p}")
         self.p = p
-        self.rng = np.random.default_rng(rng)
+        self.rng = generator(rng, "Dropout")
 
     def forward(self, x):
         if not self.training or self.p == 0:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..functional import cross_entropy, maximum
 from ..tensor import Tensor
+from ..validation import real_number
 from .module import Module
 
 __all__ = ["MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]
@@ -41,9 +42,18 @@ class _Loss(Module):
         self.reduction = reduction
 
     def forward(self, prediction, target):
+        if not isinstance(prediction, Tensor):
+            prediction = Tensor(np.asarray(prediction))
+        if prediction.dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}: the prediction must be floating-point, got "
+                            f"dtype {prediction.dtype}")
         target = _as_target(target, prediction)
         _check_same_shape(type(self).__name__, prediction, target)
+        self.check_values(prediction, target)
         return self.reduce(self.elementwise(prediction, target))
+
+    def check_values(self, prediction, target):
+        """Raise ValueError for values the loss is not defined for (none by default)."""
 
     def reduce(self, losses):
         if self.reduction == "mean":
@@ -81,7 +91,21 @@ class BCELoss(_Loss):
 
     def __init__(self, reduction="mean", eps=1e-7):
         super().__init__(reduction)
-        self.eps = eps
+        self.eps = real_number("eps", eps, "BCELoss")
+        if not 0 <= self.eps < 0.5:
+            raise ValueError(f"BCELoss: eps must be in [0, 0.5), got {eps}")
+
+    def check_values(self, prediction, target):
+        """Probabilities only: raw logits (outside [0, 1]) would be clipped to a loss near 0
+        with zero gradient, silently."""
+        for name, values in (("prediction", prediction.data), ("target", target.data)):
+            outside = ~((values >= 0) & (values <= 1))  # NaN is outside too
+            if outside.any():
+                index = np.unravel_index(np.argmax(outside), values.shape)
+                raise ValueError(f"BCELoss: every {name} must be a probability in [0, 1], got "
+                                 f"{values[index]} at index {tuple(map(int, index))}; for raw "
+                                 f"scores (logits) use BCEWithLogitsLoss, which applies the "
+                                 f"sigmoid itself")
 
     def elementwise(self, prediction, target):
         eps = max(self.eps, float(np.finfo(prediction.dtype).eps))

@@ -1,9 +1,13 @@
 """Module and Parameter: the containers that hold a network's weights.
 
-A Module registers every Parameter and every sub-Module assigned to one of its attributes, so
-`parameters()`, `state_dict()` and `train()`/`eval()` find them without being told.
+A Module registers every Parameter and every sub-Module assigned to one of its attributes, and
+every buffer (a NumPy array of state, such as batch norm's running statistics) given to
+`register_buffer`, so `parameters()`, `state_dict()` and `train()`/`eval()` find them without
+being told.
 """
+import os
 from collections import namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -29,10 +33,13 @@ class Parameter(Tensor):
 
 class Module:
     """Base of every layer and network: subclasses set their Parameters and sub-Modules as
-    attributes in `__init__` (after `super().__init__()`) and define `forward`."""
+    attributes in `__init__` (after `super().__init__()`), register NumPy arrays that are
+    state but not parameters (running statistics) with `register_buffer`, and define
+    `forward`."""
 
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
 
@@ -44,19 +51,36 @@ class Module:
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name, value):
-        """A Parameter or Module value is registered under `name`; any other value takes the
-        name out of the registry and becomes a plain attribute."""
+        """A Parameter or Module value is registered under `name`; a new value for a registered
+        Parameter must be a Parameter or None (which removes it), one for a buffer a NumPy
+        array of the same shape and dtype (copied in) or None; any other value becomes a
+        plain attribute."""
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign attribute {name!r} before "
                                  f"Module.__init__() is called: call super().__init__() first "
                                  f"in {type(self).__name__}.__init__")
+        if name in self._parameters and not (value is None or isinstance(value, Parameter)):
+            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a Parameter "
+                            f"of {type(self).__name__}: assign an nn.Parameter, or None to "
+                            f"remove it (to change its values, use {name}.copy_(...) under "
+                            f"tg.no_grad())")
+        if name in self._modules and not (value is None or isinstance(value, (Module,
+                                                                              Parameter))):
+            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a sub-module "
+                            f"of {type(self).__name__}: assign a Module, or None to remove it")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            if value is not None:
+                self._check_buffer_value(name, value)
+                np.copyto(self._buffers[name], value)
+                return
+            del self._buffers[name]
         if isinstance(value, Parameter):
             registry = self._parameters
         elif isinstance(value, Module):
             registry = self._modules
         else:
             registry = None
-        for other in (self._parameters, self._modules):
+        for other in (self._parameters, self._buffers, self._modules):
             if other is not registry:
                 other.pop(name, None)
         if registry is None:
@@ -65,23 +89,54 @@ class Module:
             self.__dict__.pop(name, None)
             registry[name] = value  # a name assigned again keeps its place in the order
 
+    def _check_buffer_value(self, name, value):
+        buffer = self._buffers[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a buffer of "
+                            f"{type(self).__name__}: assign a NumPy array of shape "
+                            f"{buffer.shape} and dtype {buffer.dtype}, or None to remove it")
+        if value.shape != buffer.shape or value.dtype != buffer.dtype:
+            raise ValueError(f"cannot assign an array of shape {value.shape} and dtype "
+                             f"{value.dtype} to the buffer {name!r} of {type(self).__name__}, "
+                             f"which has shape {buffer.shape} and dtype {buffer.dtype}")
+
+    def register_buffer(self, name, array):
+        """Keep `array` (a NumPy array, copied) as state under `name`: saved in `state_dict()`
+        and loaded by `load_state_dict`, read as `self.name`, but not a parameter."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(f"cannot register buffer {name!r} before Module.__init__() "
+                                 f"is called: call super().__init__() first in "
+                                 f"{type(self).__name__}.__init__")
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"register_buffer: name must be a non-empty str without '.', got "
+                             f"{name!r}")
+        if (name in self._parameters or name in self._modules or name in self.__dict__
+                or hasattr(type(self), name)):
+            raise KeyError(f"register_buffer: {type(self).__name__} already has an attribute "
+                           f"{name!r}")
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            raise TypeError(f"register_buffer: {name!r} must be a numeric NumPy array, got "
+                            f"{type(array).__name__}"
+                            + (f" of dtype {array.dtype}" if isinstance(array, np.ndarray)
+                               else ""))
+        self._buffers[name] = array.copy()
+
     def __getattr__(self, name):
-        # Only called when normal lookup fails, i.e. for registered parameters and modules.
+        # Only called when normal lookup fails, i.e. for registered parameters, buffers and
+        # modules.
         registry = self.__dict__
         if "_parameters" in registry:
-            if name in registry["_parameters"]:
-                return registry["_parameters"][name]
-            if name in registry["_modules"]:
-                return registry["_modules"][name]
+            for kind in ("_parameters", "_buffers", "_modules"):
+                if name in registry[kind]:
+                    return registry[kind][name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name):
-        if name in self._parameters:
-            del self._parameters[name]
-        elif name in self._modules:
-            del self._modules[name]
-        else:
-            object.__delattr__(self, name)
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
 
     # ------------------------------------------------------------------ traversal
     def named_children(self):
@@ -103,24 +158,38 @@ class Module:
             yield module
             stack.extend(reversed(list(module.children())))
 
+    def _named_entries(self, prefix, kinds):
+        """(dotted name, value) of the registries `kinds` of this module, then of each
+        sub-module, in assignment order; each value once (under its first name)."""
+        seen = set()
+        for name, value in self._all_entries(prefix, kinds):
+            if id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
+
+    def _all_entries(self, prefix, kinds):
+        for kind in kinds:
+            for name, value in getattr(self, kind).items():
+                yield prefix + name, value
+        for name, module in self._modules.items():
+            yield from module._all_entries(prefix + name + ".", kinds)
+
     def named_parameters(self, prefix=""):
         """(dotted name, Parameter) pairs, each Parameter once (under its first name): this
         module's own parameters first, then each sub-module's, in assignment order."""
-        seen = set()
-        for name, parameter in self._named_parameters(prefix):
-            if id(parameter) not in seen:
-                seen.add(id(parameter))
-                yield name, parameter
-
-    def _named_parameters(self, prefix):
-        for name, parameter in self._parameters.items():
-            yield prefix + name, parameter
-        for name, module in self._modules.items():
-            yield from module._named_parameters(prefix + name + ".")
+        return self._named_entries(prefix, ("_parameters",))
 
     def parameters(self):
         """Every Parameter once, in the order of `named_parameters()`."""
         return [parameter for _, parameter in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        """(dotted name, array) pairs of the buffers, ordered as `named_parameters()`."""
+        return self._named_entries(prefix, ("_buffers",))
+
+    def buffers(self):
+        """Every buffer (a NumPy array) once, in the order of `named_buffers()`."""
+        return [buffer for _, buffer in self.named_buffers()]
 
     def zero_grad(self):
         """Forget the gradients of every parameter (`.grad = None`)."""
@@ -129,50 +198,70 @@ class Module:
 
     # ------------------------------------------------------------------ modes
     def train(self, mode=True):
-        """Set training mode (Dropout active) on this module and all below it; returns self."""
+        """Set training mode (Dropout and batch norm's batch statistics active) on this
+        module and all below it; returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"train(mode): mode must be True or False, got {mode!r}")
         for module in self.modules():
             module.training = bool(mode)
         return self
 
     def eval(self):
-        """Set evaluation mode (Dropout is the identity) on this module and all below; returns
-        self."""
+        """Set evaluation mode (Dropout is the identity, batch norm uses its running
+        statistics) on this module and all below; returns self."""
         return self.train(False)
 
     # ------------------------------------------------------------------ state
+    def _named_state(self):
+        return self._named_entries("", ("_parameters", "_buffers"))
+
     def state_dict(self):
-        """{dotted name: copy of the parameter's NumPy array}, in `named_parameters()` order."""
-        return {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        """{dotted name: copy of the NumPy array} of every parameter and buffer: each module's
+        parameters, then its buffers, then its sub-modules' (as PyTorch orders them)."""
+        return {name: (value.data if isinstance(value, Tensor) else value).copy()
+                for name, value in self._named_state()}
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy the arrays of `state_dict` into the parameters of the same name.
+        """Copy the arrays of `state_dict` into the parameters and buffers of the same name.
 
-        Everything is checked before anything is copied, so on an error no parameter changes:
-        with `strict`, a missing or unexpected name raises KeyError; a shape or dtype that
-        differs from the parameter's raises ValueError. Without `strict`, only the names both
-        sides have are loaded. Returns `IncompatibleKeys(missing_keys, unexpected_keys)`.
+        Everything is checked before anything is copied, so on an error nothing changes:
+        TypeError if `state_dict` is not a mapping; with `strict`, a missing or unexpected
+        name raises KeyError; a shape or dtype that differs from the module's raises
+        ValueError. Without `strict`, only the names both sides have are loaded. Returns
+        `IncompatibleKeys(missing_keys, unexpected_keys)`.
         """
-        own = dict(self.named_parameters())
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict takes a mapping from names to arrays (such as "
+                            f"tg.load(path) returns), got {type(state_dict).__name__}"
+                            + (": pass tg.load(path), not the path"
+                               if isinstance(state_dict, (str, os.PathLike)) else ""))
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
+        own = dict(self._named_state())
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
                            f"{unexpected}")
         updates = []
-        for name, parameter in own.items():
+        for name, target in own.items():
             if name not in state_dict:
                 continue
-            array = np.asarray(state_dict[name])
-            if array.shape != parameter.shape:
+            value = state_dict[name]
+            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if array.shape != target.shape:
                 raise ValueError(f"load_state_dict: {name!r} has shape {array.shape} in the "
-                                 f"state dict but {parameter.shape} in the module")
-            if array.dtype != parameter.dtype:
+                                 f"state dict but {target.shape} in the module")
+            if array.dtype != target.dtype:
                 raise ValueError(f"load_state_dict: {name!r} has dtype {array.dtype} in the "
-                                 f"state dict but {parameter.dtype} in the module")
-            updates.append((parameter, array))
+                                 f"state dict but {target.dtype} in the module")
+            updates.append((target, array))
         with no_grad():
-            for parameter, array in updates:
-                parameter.copy_(array)
+            for target, array in updates:
+                if isinstance(target, Tensor):
+                    target.copy_(array)
+                else:
+                    np.copyto(target, array)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ display
