@@ -15,6 +15,7 @@ from . import functional as _functional
 # tg.trace stays the study tool imported below; the matrix trace is Tensor.trace(), np.trace(t)
 # and tg.functional.trace.
 from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
+from .transforms import jvp, vjp, jacfwd, jacrev
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
 from .serialization import save, load
@@ -23,8 +24,9 @@ __version__ = "0.1.0"
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn", "arange",
            "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
            "call", "GradcheckError", "gradcheck", "gradgradcheck", "jacobian", "hessian", "hvp",
-           "trace", "detect_anomaly", "viz", "nn", "optim", "data", "save", "load", "full",
-           "zeros_like", "ones_like", "eye", "linspace", "rand", "uniform"]
+           "jvp", "vjp", "jacfwd", "jacrev", "trace", "detect_anomaly", "viz", "nn", "optim",
+           "data", "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
+           "uniform"]
 __all__ += [name for name in _functional.__all__ if name not in __all__]
 
 
