@@ -145,6 +145,9 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     """Tensor.__array_ufunc__: an op for the ufuncs tinygrad_nn has (a Tensor), NumPy's result
     on the values where no gradient is lost, TypeError where one would be."""
     name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    if method == "at" or any(isinstance(t, Tensor) for t in kwargs.get("out", ())):
+        raise TypeError(f"{name} would write into a Tensor's data behind the graph's back; "
+                        "tinygrad_nn ops return new Tensors (in place: Tensor.add_, copy_...)")
     if method == "__call__" and not kwargs and ufunc in UFUNCS:
         return UFUNCS[ufunc](*inputs)
     if method in ("reduce", "accumulate") and len(inputs) == 1:
