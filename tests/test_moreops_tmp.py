@@ -171,3 +171,10 @@ def test_new_op(case):
 def test_erf_accuracy():
     x = np.linspace(-7, 7, 20001)
     np.testing.assert_allclose(tg.erf(x).data, erf_ref(x), rtol=0, atol=3e-15)
+
+
+def test_norm_at_the_origin_has_gradient_zero():
+    for ord in (None, 3):
+        x = tg.Tensor(np.zeros(3), requires_grad=True)
+        tg.norm(x, ord).backward()
+        np.testing.assert_array_equal(x.grad.data, np.zeros(3))

@@ -218,36 +218,40 @@ def logsumexp(x, axis=None, keepdims=False):
     return ops.LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
+def _root_of_sum(powers, axes, keepdims, p):
+    """(Σ powers)^(1/p) over axes, with gradient 0 where the sum is 0 (PyTorch's subgradient of
+    a norm at the origin) instead of the chain rule's 0 · ∞ = NaN."""
+    total = powers.sum(axes, keepdims)
+    origin = (total == 0).data
+    total = where(origin, 1.0, total)
+    return where(origin, 0.0, sqrt(total) if p == 2 else total ** (1 / p))
+
+
 def norm(x, ord=None, axis=None, keepdims=False):
     """np.linalg.norm: a vector norm over one axis (ord None or 2, 1, inf, -inf, 0, any p) or a
-    matrix norm over two ('fro'/None, 1, -1, inf, -inf). Spectral and nuclear norms need an
-    SVD, which tinygrad_nn does not have: ValueError."""
+    matrix norm over two ('fro'/None, 1, -1, inf, -inf); at the origin the gradient is 0.
+    Spectral and nuclear norms need an SVD, which tinygrad_nn does not have: ValueError."""
     x = _tensor(x)
-    if axis is None and (ord is None or x.ndim == 1):
-        axis = tuple(range(x.ndim))
-        if ord is None:
-            return sqrt((x * x).sum(axis, keepdims))
-    elif axis is None and x.ndim == 2:
-        axis = (0, 1)
-    elif axis is None:
+    if axis is None and ord is not None and x.ndim not in (1, 2):
         raise ValueError(f"norm: ord={ord!r} needs a 1-D or 2-D input or an axis, got shape "
                          f"{x.shape}")
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (tuple(range(x.ndim)) if axis is None else
+            (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis))
+    if ord is None or (ord == "fro" and len(axes) == 2) or (ord == 2 and len(axes) == 1):
+        return _root_of_sum(x * x, axes, keepdims, 2)
     a = abs(x)
     if len(axes) == 1:
-        if ord is None or ord == 2:
-            return sqrt((x * x).sum(axes, keepdims))
+        if isinstance(ord, str):
+            raise ValueError(f"norm: ord={ord!r} is a matrix norm; a vector norm needs a number")
         if ord == np.inf:
             return a.max(axes, keepdims)
         if ord == -np.inf:
             return a.min(axes, keepdims)
         if ord == 0:
             return (x != 0).astype(x.dtype).sum(axes, keepdims)
-        return ((a ** ord).sum(axes, keepdims)) ** (1 / ord)
+        return _root_of_sum(a ** ord, axes, keepdims, ord)
     if len(axes) != 2:
         raise ValueError(f"norm: axis must be an int or a pair of ints, got {axis!r}")
-    if ord in (None, "fro"):
-        return sqrt((x * x).sum(axes, keepdims))
     rows, cols = (ax % x.ndim for ax in axes)
     if ord in (1, -1):  # the largest (smallest) column sum
         sums, over = a.sum(rows, keepdims=True), cols
