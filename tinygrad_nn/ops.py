@@ -324,30 +324,39 @@ class Where(Op):
         (cond,) = ctx.saved_tensors
         return None, call(Where, cond, g, 0), call(Where, cond, 0, g)
 
-class Sin(Op):
+class _Times:
+    """Mixin for an op y = function(a) whose derivative is a function of a: forward saves a,
+    backward is g · derivative(a) (written as backward rules are: NumPy operators and call)."""
+    @classmethod
+    def forward(cls, ctx, a):
+        ctx.save_for_backward(a)
+        return cls.function(a)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (a,) = ctx.saved_tensors
+        return _times(g, cls.derivative(a))
+
+
+class _Over(_Times):
+    """Mixin as _Times for a derivative 1 / divisor(a): backward is g / divisor(a), exactly 0
+    where g is 0 even at a pole (see _safe_divide)."""
+    @classmethod
+    def backward(cls, ctx, g):
+        (a,) = ctx.saved_tensors
+        return _safe_divide(g, cls.divisor(a))
+
+
+class Sin(_Times, Op):
     """sin a;  d/da = cos a"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.sin(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return g * call(Cos, a)
+    function = np.sin
+    derivative = staticmethod(lambda a: call(Cos, a))
 
 
-class Cos(Op):
+class Cos(_Times, Op):
     """cos a;  d/da = -sin a"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.cos(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return -g * call(Sin, a)
+    function = np.cos
+    derivative = staticmethod(lambda a: -call(Sin, a))
 
 
 class Tan(Op):
@@ -364,43 +373,22 @@ class Tan(Op):
         return g * (1 + y * y)
 
 
-class Arcsin(Op):
+class Arcsin(_Over, Op):
     """arcsin a, a in [-1, 1];  d/da = 1 / √(1 - a²)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.arcsin(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return _safe_divide(g, call(Sqrt, 1 - a * a))
+    function = np.arcsin
+    divisor = staticmethod(lambda a: call(Sqrt, 1 - a * a))
 
 
-class Arccos(Op):
+class Arccos(_Over, Op):
     """arccos a, a in [-1, 1];  d/da = -1 / √(1 - a²)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.arccos(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return -_safe_divide(g, call(Sqrt, 1 - a * a))
+    function = np.arccos
+    divisor = staticmethod(lambda a: -call(Sqrt, 1 - a * a))
 
 
-class Arctan(Op):
+class Arctan(_Over, Op):
     """arctan a;  d/da = 1 / (1 + a²)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.arctan(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return g / (1 + a * a)
+    function = np.arctan
+    divisor = staticmethod(lambda a: 1 + a * a)
 
 
 class Arctan2(Op):
@@ -419,82 +407,40 @@ class Arctan2(Op):
         return (g * b if need_a else None), (-g * a if need_b else None)
 
 
-class Sinh(Op):
+class Sinh(_Times, Op):
     """sinh a;  d/da = cosh a"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.sinh(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return _times(g, call(Cosh, a))
+    function = np.sinh
+    derivative = staticmethod(lambda a: call(Cosh, a))
 
 
-class Cosh(Op):
+class Cosh(_Times, Op):
     """cosh a;  d/da = sinh a"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.cosh(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return _times(g, call(Sinh, a))
+    function = np.cosh
+    derivative = staticmethod(lambda a: call(Sinh, a))
 
 
-class Arcsinh(Op):
+class Arcsinh(_Over, Op):
     """arcsinh a;  d/da = 1 / √(a² + 1)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.arcsinh(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return g / call(Sqrt, a * a + 1)
+    function = np.arcsinh
+    divisor = staticmethod(lambda a: call(Sqrt, a * a + 1))
 
 
-class Arccosh(Op):
+class Arccosh(_Over, Op):
     """arccosh a, a >= 1;  d/da = 1 / √(a² - 1)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.arccosh(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return _safe_divide(g, call(Sqrt, a * a - 1))
+    function = np.arccosh
+    divisor = staticmethod(lambda a: call(Sqrt, a * a - 1))
 
 
-class Arctanh(Op):
+class Arctanh(_Over, Op):
     """arctanh a, a in (-1, 1);  d/da = 1 / (1 - a²)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.arctanh(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return _safe_divide(g, 1 - a * a)
+    function = np.arctanh
+    divisor = staticmethod(lambda a: 1 - a * a)
 
 
-class Log1p(Op):
+class Log1p(_Over, Op):
     """log(1 + a), exact for tiny a;  d/da = 1 / (1 + a)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.log1p(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return _safe_divide(g, 1 + a)
+    function = np.log1p
+    divisor = staticmethod(lambda a: 1 + a)
 
 
 class Expm1(Op):
@@ -616,17 +562,10 @@ def _erf(x):
     return np.copysign(out, x64).astype(np.result_type(x, np.float16), copy=False)
 
 
-class Erf(Op):
+class Erf(_Times, Op):
     """the error function (2/√π) ∫₀^a e^(-t²) dt;  d/da = (2/√π) e^(-a²)"""
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return _erf(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return g * call(Exp, -(a * a)) * (2 / math.sqrt(math.pi))
+    function = staticmethod(_erf)
+    derivative = staticmethod(lambda a: call(Exp, -(a * a)) * (2 / math.sqrt(math.pi)))
 
 
 class Softplus(Op):
