@@ -148,13 +148,13 @@ def elu(x, alpha=1.0):
     return ops.Elu.apply(x, alpha=alpha)
 
 
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(x):
     """scale · elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017)."""
-    return elu(x, _SELU_ALPHA) * _SELU_SCALE
+    return elu(x, SELU_ALPHA) * SELU_SCALE
 
 
 def gelu(x, approximate="none"):

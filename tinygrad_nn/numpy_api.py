@@ -37,19 +37,20 @@ def _where(condition, x=None, y=None):
     return F.where(condition, x, y)
 
 
+# (the one input of a unary ufunc that came here is the Tensor)
 def _degrees(x):
-    return F._tensor(x) * (180 / np.pi)
+    return x * (180 / np.pi)
 
 
 def _radians(x):
-    return F._tensor(x) * (np.pi / 180)
+    return x * (np.pi / 180)
 
 
 # ufunc -> the tinygrad_nn function that computes it (same positional arguments)
 UFUNCS = {
     np.add: _binary(ops.Add), np.subtract: _binary(ops.Sub), np.multiply: _binary(ops.Mul),
     np.divide: _binary(ops.Div), np.power: _binary(ops.Pow), np.matmul: F.matmul,
-    np.negative: lambda x: ops.Neg.apply(x), np.positive: F._tensor, np.conjugate: F._tensor,
+    np.negative: lambda x: ops.Neg.apply(x), np.positive: lambda x: +x, np.conjugate: lambda x: +x,
     np.maximum: F.maximum, np.minimum: F.minimum, np.mod: F.mod, np.arctan2: F.arctan2,
     np.hypot: F.hypot, np.logaddexp: F.logaddexp,
     np.exp: F.exp, np.log: F.log, np.sqrt: F.sqrt, np.absolute: F.abs, np.fabs: F.abs,
@@ -82,9 +83,10 @@ FUNCTIONS = {
     np.pad: F.pad, np.repeat: F.repeat, np.tile: F.tile, np.flip: F.flip, np.roll: F.roll,
     np.swapaxes: F.swapaxes, np.moveaxis: F.moveaxis, np.expand_dims: F.expand_dims,
     np.ravel: F.ravel, np.take_along_axis: F.take_along_axis, np.sort: F.sort,
-    np.reshape: lambda x, shape: F._tensor(x).reshape(shape),
-    np.transpose: lambda x, axes=None: F._tensor(x).transpose(*(axes or ())),
-    np.broadcast_to: lambda x, shape: F._tensor(x).broadcast_to(shape),
+    # (their one array argument is the Tensor that came here)
+    np.reshape: lambda x, shape: x.reshape(shape),
+    np.transpose: lambda x, axes=None: x.transpose(*(axes or ())),
+    np.broadcast_to: lambda x, shape: x.broadcast_to(shape),
 }
 
 # Functions whose result carries no gradient (shapes, indices, truth values, fresh arrays):
