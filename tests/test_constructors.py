@@ -13,7 +13,7 @@ import tinygrad_nn as tg
     (lambda: tg.linspace(0, 1, 4, endpoint=False), np.linspace(0, 1, 4, endpoint=False)),
     (lambda: tg.full((2, 3), 1.5), np.full((2, 3), 1.5)),
     (lambda: tg.full(4, -2), np.full(4, -2.0)),
-    (lambda: tg.zeros_like(np.ones((2, 1))), np.zeros((2, 1))),
+    (lambda: tg.zeros_like([[1.0], [2.0]]), np.zeros((2, 1))),
     (lambda: tg.ones_like(tg.Tensor([[1.0, 2.0]])), np.ones((1, 2))),
 ])
 def test_values_in_the_default_dtype(make, expected):

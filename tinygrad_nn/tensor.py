@@ -377,7 +377,8 @@ def ones_like(t, requires_grad=False, dtype=None):
 
 
 def _dtype_of(t):
-    dtype = np.asarray(t).dtype
+    """t's dtype if t is a floating Tensor or array, else the default (as Tensor(t) would)."""
+    dtype = getattr(t, "dtype", None)
     return dtype if dtype in _FLOAT_DTYPES else get_default_dtype()
 
 
