@@ -125,6 +125,27 @@ def fast_workloads(settings) -> list[TimedWorkload]:
     return listed
 
 
+def cnn_workload(settings) -> TimedWorkload:
+    """One SGD step of the digits CNN (two convolutions and poolings, one Dense) at B=64."""
+    return TimedWorkload(
+        label="digits CNN 8×8, B=64",
+        unit="ms per step",
+        unit_per_second=1e3,
+        build=methodcaller("cnn_step", workloads.digits_cnn(64)),
+        rounds=settings.rounds,
+        block_seconds=settings.block_seconds,
+    )
+
+
+def implementing(loaded, method, notes) -> dict:
+    """The loaded contenders that define `method`; a note naming the others."""
+    chosen = {name: c for name, c in loaded.items() if hasattr(c, method)}
+    if len(chosen) < len(loaded):
+        missing = [name for name in loaded if name not in chosen]
+        notes.append(f"{', '.join(missing)}: no {method} workload (skipped in its row).")
+    return chosen
+
+
 def deep_chain_rows(settings, loaded, failures, notes) -> list[Row]:
     """Time and memory rows of the deep chain at each length; long ones skip the peers."""
     rows = []
@@ -195,6 +216,8 @@ def main(argv=None) -> int:
     rows, failures = [], []
     for workload in fast_workloads(settings):
         rows.append(time_workload(workload, loaded, failures))
+    cnn_contenders = implementing(loaded, "cnn_step", notes)
+    rows.append(time_workload(cnn_workload(settings), cnn_contenders, failures))
     rows += deep_chain_rows(settings, loaded, failures, notes)
     label = f"{settings.memory_steps} SGD steps, B=1024: peak memory"
     rows.append(memory_row(label, "mlp-steps", settings.memory_steps, loaded))

@@ -123,3 +123,52 @@ def mlp_check_values(loss, gradients, weights) -> dict[str, np.ndarray]:
         values[f"W{layer} after step"] = np.array(weight)
         values[f"b{layer} after step"] = np.array(bias)
     return values
+
+
+@dataclass(frozen=True)
+class CNNProblem:
+    """One SGD step of the digits CNN without batch norm or dropout, on (N, 1, 8, 8) images:
+    Conv2d(1, 16, 3, padding=1) - ReLU - MaxPool2d(2) - Conv2d(16, 32, 3, padding=1) - ReLU -
+    MaxPool2d(2) - Flatten - Dense(128, 10), mean softmax cross-entropy.
+
+    `convs` is ((W1, b1), (W2, b2)) with W of shape (out, in, 3, 3); `dense` is (W, b) with W of
+    shape (128, 10); targets (N,) int64.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    convs: tuple[tuple[np.ndarray, np.ndarray], ...]
+    dense: tuple[np.ndarray, np.ndarray]
+    lr: float
+
+
+CNN_CHANNELS = (1, 16, 32)
+CNN_KERNEL = 3
+CNN_PADDING = 1
+CNN_POOL = 2
+
+
+def digits_cnn(batch_size: int, seed: int = 3) -> CNNProblem:
+    """The CNN above on random pixels in [0, 1) and random labels, He-initialised (float32)."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(0.0, 1.0, (batch_size, 1, 8, 8)).astype(np.float32)
+    labels = rng.integers(0, 10, batch_size).astype(np.int64)
+    convs = []
+    for fan_in, fan_out in pairwise(CNN_CHANNELS):
+        shape = (fan_out, fan_in, CNN_KERNEL, CNN_KERNEL)
+        weight = rng.normal(0.0, np.sqrt(2.0 / (fan_in * CNN_KERNEL**2)), shape)
+        convs.append((weight.astype(np.float32), rng.normal(0.0, 0.01, fan_out).astype(np.float32)))
+    (dense,) = he_initial_weights([CNN_CHANNELS[-1] * 2 * 2, 10], rng)
+    return CNNProblem(inputs, labels, tuple(convs), dense, lr=0.01)
+
+
+def cnn_check_values(loss, gradients, parameters) -> dict[str, np.ndarray]:
+    """Copies of what a contender's CNN step produced: the loss, then the gradient and the
+    value after the step of conv1 W, b, conv2 W, b, dense W, b (conv W (out, in, kH, kW), dense
+    W (in, out))."""
+    names = ["conv1 W", "conv1 b", "conv2 W", "conv2 b", "dense W", "dense b"]
+    values = {"loss": np.array(loss)}
+    for name, gradient, parameter in zip(names, gradients, parameters, strict=True):
+        values[f"{name} grad"] = np.array(gradient)
+        values[f"{name} after step"] = np.array(parameter)
+    return values

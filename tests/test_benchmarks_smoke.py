@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.run import main
 
-WORKLOADS_WITH_CHECKS = 5  # op-overhead, tutorial net, MLP B=128, MLP B=1024, deep chain
+WORKLOADS_WITH_CHECKS = 6  # op-overhead, tutorial net, MLP B=128, MLP B=1024, CNN, deep chain
 
 
 def test_smoke_run_prints_the_table_and_every_check_is_ok(capsys):

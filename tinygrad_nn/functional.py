@@ -7,12 +7,14 @@ import math as _math
 import numpy as np
 
 from . import ops
+from .ops import normalize_axis as _axis
 from .tensor import Tensor
 
 __all__ = ["sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
            "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape", "transpose",
            "flatten", "matmul", "concatenate", "stack", "where", "maximum", "minimum", "linear",
-           "cross_entropy", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh",
+           "cross_entropy", "unsqueeze", "squeeze", "argmax", "argmin", "conv2d", "max_pool2d",
+           "avg_pool2d", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh",
            "cosh", "arcsinh", "arccosh", "arctanh", "log1p", "expm1", "log2", "log10", "exp2",
            "square", "reciprocal", "sign", "floor", "ceil", "round", "mod", "hypot", "logaddexp",
            "erf", "softplus", "elu", "selu", "gelu", "silu", "relu6", "hardtanh", "hardswish",
@@ -47,6 +49,10 @@ def reshape(x, *shape): return _tensor(x).reshape(*shape)
 def transpose(x, *axes): return _tensor(x).transpose(*axes)
 def flatten(x, start_axis=0, end_axis=-1): return _tensor(x).flatten(start_axis, end_axis)
 def matmul(a, b): return _tensor(a).matmul(b)
+def unsqueeze(x, axis): return _tensor(x).unsqueeze(axis)
+def squeeze(x, axis=None): return _tensor(x).squeeze(axis)
+def argmax(x, axis=None, keepdims=False): return _tensor(x).argmax(axis, keepdims)
+def argmin(x, axis=None, keepdims=False): return _tensor(x).argmin(axis, keepdims)
 
 
 def concatenate(tensors, axis=0):
@@ -101,6 +107,27 @@ def cross_entropy(logits, labels, reduction="mean"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got "
                          f"{reduction!r}")
     return ops.CrossEntropy.apply(logits, labels, reduction=reduction)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation with zero padding, as torch.nn.functional.conv2d: x (N, C, H, W),
+    weight (C_out, C, kH, kW), bias (C_out,) or None; stride and padding an int or (h, w)
+    pair -> (N, C_out, (H + 2p - kH) // s + 1, (W + 2p - kW) // s + 1)."""
+    if bias is None:
+        return ops.Convolution.apply(x, weight, stride=stride, padding=padding)
+    return ops.Convolution.apply(x, weight, bias, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """The max of each kernel_size window of x (N, C, H, W), one every `stride` (default
+    kernel_size), no padding, windows that do not fit dropped; ties split the gradient."""
+    return ops.MaxPooling.apply(x, kernel_size=kernel_size, stride=stride)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """The mean of each kernel_size window of x (N, C, H, W), one every `stride` (default
+    kernel_size), no padding, windows that do not fit dropped."""
+    return ops.AvgPooling.apply(x, kernel_size=kernel_size, stride=stride)
 
 
 # ---------------------------------------------------------------------------- elementwise
@@ -369,13 +396,6 @@ def tril(x, k=0):
 
 
 # ---------------------------------------------------------------------------- shape and indexing
-
-def _axis(axis, ndim, where):
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"{where}: axis {axis!r} is out of range for a tensor with {ndim} "
-                         "dimensions")
-    return int(axis) % ndim
-
 
 def _gather(x, rearrange):
     """x's elements where `rearrange` moves them: it gets the array of x's flat positions and

@@ -82,6 +82,7 @@ FUNCTIONS = {
     np.column_stack: F.column_stack, np.split: F.split, np.array_split: F.array_split,
     np.pad: F.pad, np.repeat: F.repeat, np.tile: F.tile, np.flip: F.flip, np.roll: F.roll,
     np.swapaxes: F.swapaxes, np.moveaxis: F.moveaxis, np.expand_dims: F.expand_dims,
+    np.squeeze: F.squeeze,
     np.ravel: F.ravel, np.take_along_axis: F.take_along_axis, np.sort: F.sort,
     # (their one array argument is the Tensor that came here)
     np.reshape: lambda x, shape: x.reshape(shape),

@@ -309,10 +309,27 @@ class Tensor:
 
     def flatten(self, start_axis=0, end_axis=-1):
         """The axes start_axis..end_axis (all by default) merged into one."""
-        start, end = (functional._axis(ax, max(self.ndim, 1), "flatten")
+        start, end = (ops.normalize_axis(ax, max(self.ndim, 1), "flatten")
                       for ax in (start_axis, end_axis))
         shape = self.shape if self.ndim else (1,)
         return self.reshape(shape[:start] + (-1,) + shape[end + 1:])
+
+    def unsqueeze(self, axis):
+        """A new axis of size 1 at `axis` (negatives count from the end of the result)."""
+        return ops.Reshape.apply(self, shape=ops.unsqueezed_shape(self.shape, axis))
+
+    def squeeze(self, axis=None):
+        """Without the size-1 axes (all of them if axis is None, else axis: an int or tuple);
+        ValueError for an axis whose size is not 1."""
+        return ops.Reshape.apply(self, shape=ops.squeezed_shape(self.shape, axis))
+
+    def argmax(self, axis=None, keepdims=False):
+        """int64 indices of the maxima (the first among ties); no gradient."""
+        return ops.arg_extremum(np.argmax, self, axis, keepdims, "argmax")
+
+    def argmin(self, axis=None, keepdims=False):
+        """int64 indices of the minima (the first among ties); no gradient."""
+        return ops.arg_extremum(np.argmin, self, axis, keepdims, "argmin")
 
     # The methods below are NumPy's ndarray methods; the functions in functional.py do the work.
     def prod(self, axis=None, keepdims=False): return functional.prod(self, axis, keepdims)

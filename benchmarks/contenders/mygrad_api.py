@@ -3,10 +3,19 @@
 import mygrad as mg
 import numpy as np
 from mygrad.nnet.activations import relu, sigmoid
+from mygrad.nnet.layers import conv_nd, max_pool
 from mygrad.nnet.losses import softmax_crossentropy
 
 from benchmarks.contenders import Bench
-from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
+from benchmarks.workloads import (
+    CHAIN_SCALE,
+    CHAIN_SHIFT,
+    CNN_PADDING,
+    CNN_POOL,
+    OP_CYCLES,
+    cnn_check_values,
+    mlp_check_values,
+)
 
 # MyGrad turns Python floats into float64 arrays, which would upcast every float32 result.
 ONE_AND_HALF, QUARTER, HALF = np.float32(1.5), np.float32(0.25), np.float32(0.5)
@@ -73,5 +82,29 @@ def deep_chain(start, length) -> Bench:
 
     def check_values(x):
         return {"output": x, "start grad": start.grad}
+
+    return Bench(run, check_values)
+
+
+def cnn_step(problem) -> Bench:
+    convs = [(mg.tensor(weight), mg.tensor(bias)) for weight, bias in problem.convs]
+    dense_weight, dense_bias = (mg.tensor(array) for array in problem.dense)
+    parameters = [t for pair in convs for t in pair] + [dense_weight, dense_bias]
+    pool = (CNN_POOL, CNN_POOL)
+
+    def run():
+        h = problem.inputs
+        for weight, bias in convs:
+            z = conv_nd(h, weight, stride=1, padding=CNN_PADDING) + bias.reshape(1, -1, 1, 1)
+            h = max_pool(relu(z), pool, CNN_POOL)
+        logits = mg.matmul(h.reshape(len(h), -1), dense_weight) + dense_bias
+        loss = softmax_crossentropy(logits, problem.targets)
+        loss.backward()
+        for parameter in parameters:
+            parameter.data -= problem.lr * parameter.grad
+        return loss.item()
+
+    def check_values(loss):
+        return cnn_check_values(loss, [p.grad for p in parameters], [p.data for p in parameters])
 
     return Bench(run, check_values)

@@ -1,9 +1,19 @@
 """The floor: forward and backward written by hand in NumPy, no autograd, no graph."""
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from benchmarks.contenders import Bench
-from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
+from benchmarks.workloads import (
+    CHAIN_SCALE,
+    CHAIN_SHIFT,
+    CNN_KERNEL,
+    CNN_PADDING,
+    CNN_POOL,
+    OP_CYCLES,
+    cnn_check_values,
+    mlp_check_values,
+)
 
 
 def version() -> str:
@@ -120,5 +130,84 @@ def deep_chain(start, length) -> Bench:
     def check_values(output):
         x, grad = output
         return {"output": x, "start grad": grad}
+
+    return Bench(run, check_values)
+
+
+def im2col(x):
+    """The 3×3 windows of x (C, H, W, N) padded by 1 as a matrix (C·3·3, H·W·N), a column per
+    output pixel. Images are kept as (C, H, W, N) from layer to layer, samples last: the matrix
+    products give and take that layout without transposing, and every window offset is then a
+    view whose runs of contiguous numbers are N (or W·N) long, not W: 3x faster copies."""
+    c, h, w, n = x.shape
+    p, k = CNN_PADDING, CNN_KERNEL
+    padded = np.zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
+    padded[:, p:p + h, p:p + w] = x
+    windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (C, H, W, N, k, k)
+    return windows.transpose(0, 4, 5, 1, 2, 3).reshape(c * k * k, h * w * n)
+
+
+def col2im(grad_cols, shape):
+    """The adjoint of im2col: the windows' gradients (C·3·3, H·W·N) added back into an image
+    (C, H, W, N), one kernel offset at a time."""
+    c, h, w, n = shape
+    p, k = CNN_PADDING, CNN_KERNEL
+    grad_cols = grad_cols.reshape(c, k, k, h, w, n)
+    padded = np.zeros((c, h + 2 * p, w + 2 * p, n), dtype=grad_cols.dtype)
+    for a in range(k):
+        for b in range(k):
+            padded[:, a:a + h, b:b + w] += grad_cols[:, a, b]
+    return padded[:, p:p + h, p:p + w]
+
+
+POOL_OFFSETS = [(a, b) for a in range(CNN_POOL) for b in range(CNN_POOL)]
+
+
+def cnn_step(problem) -> Bench:
+    convs = [(weight.copy(), bias.copy()) for weight, bias in problem.convs]
+    dense_weight, dense_bias = (array.copy() for array in problem.dense)
+    q = CNN_POOL
+
+    def run():
+        h = problem.inputs.transpose(1, 2, 3, 0)  # (C, H, W, N)
+        saved = []
+        for weight, bias in convs:
+            cols = im2col(h)
+            z = weight.reshape(len(weight), -1) @ cols + bias[:, None]
+            a = np.maximum(z, 0.0).reshape(len(weight), *h.shape[1:])
+            corners = [a[:, i::q, j::q] for i, j in POOL_OFFSETS]
+            pooled = np.maximum(np.maximum(corners[0], corners[1]),
+                                np.maximum(corners[2], corners[3]))
+            saved.append((h.shape, cols, a, corners, pooled))
+            h = pooled
+        flat = h.transpose(3, 0, 1, 2).reshape(h.shape[3], -1)  # PyTorch's (N, C·H·W) order
+        logits = flat @ dense_weight + dense_bias
+        loss, grad_logits = cross_entropy_and_gradient(logits, problem.targets)
+
+        gradients = [flat.T @ grad_logits, grad_logits.sum(axis=0)]
+        c, height, width, n = h.shape
+        grad_h = (grad_logits @ dense_weight.T).reshape(n, c, height, width).transpose(1, 2, 3, 0)
+        for layer in reversed(range(len(convs))):
+            in_shape, cols, a, corners, pooled = saved[layer]
+            grad_a = np.empty_like(a)
+            # every corner equal to the max gets the gradient: ties happen only among ReLU
+            # zeros, whose gradient the ReLU stops anyway
+            for (i, j), corner in zip(POOL_OFFSETS, corners):
+                grad_a[:, i::q, j::q] = (corner == pooled) * grad_h
+            grad_z = (grad_a * (a > 0.0)).reshape(len(a), -1)
+            weight = convs[layer][0]
+            gradients[:0] = [(grad_z @ cols.T).reshape(weight.shape), grad_z.sum(axis=1)]
+            if layer > 0:  # the input images need no gradient
+                grad_h = col2im(weight.reshape(len(weight), -1).T @ grad_z, in_shape)
+
+        parameters = [array for pair in convs for array in pair] + [dense_weight, dense_bias]
+        for parameter, gradient in zip(parameters, gradients):
+            parameter -= problem.lr * gradient
+        return loss, gradients
+
+    def check_values(output):
+        loss, gradients = output
+        parameters = [array for pair in convs for array in pair] + [dense_weight, dense_bias]
+        return cnn_check_values(loss, gradients, parameters)
 
     return Bench(run, check_values)

@@ -4,7 +4,16 @@ import numpy as np
 
 import tinygrad_nn as tg
 from benchmarks.contenders import Bench
-from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
+from benchmarks.workloads import (
+    CHAIN_SCALE,
+    CHAIN_SHIFT,
+    CNN_KERNEL,
+    CNN_PADDING,
+    CNN_POOL,
+    OP_CYCLES,
+    cnn_check_values,
+    mlp_check_values,
+)
 
 ACTIVATIONS = {"relu": tg.nn.ReLU, "sigmoid": tg.nn.Sigmoid}
 LOSSES = {"mse": tg.nn.MSELoss, "cross_entropy": tg.nn.CrossEntropyLoss}
@@ -33,6 +42,21 @@ def op_overhead(x, w, b) -> Bench:
     return Bench(run, check_values)
 
 
+def sgd_step(model, loss_fn, inputs, targets, lr):
+    """`run()`: one training step of `model` (forward, loss, backward, SGD update); returns
+    the loss as a float."""
+    optimizer = tg.optim.SGD(model.parameters(), lr=lr)
+
+    def run():
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return run
+
+
 def mlp_step(problem) -> Bench:
     layers = []
     for (weight, bias), activation in zip(problem.weights, problem.activations):
@@ -43,17 +67,11 @@ def mlp_step(problem) -> Bench:
         if activation is not None:
             layers.append(ACTIVATIONS[activation]())
     model = tg.nn.Sequential(*layers)
-    optimizer = tg.optim.SGD(model.parameters(), lr=problem.lr)
     loss_fn = LOSSES[problem.loss]()
     inputs = tg.Tensor(problem.inputs)
     targets = tg.Tensor(problem.targets)
 
-    def run():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    run = sgd_step(model, loss_fn, inputs, targets, problem.lr)
 
     def check_values(loss):
         dense_layers = [layer for layer in model if isinstance(layer, tg.nn.Dense)]
@@ -77,5 +95,26 @@ def deep_chain(start, length) -> Bench:
 
     def check_values(x):
         return {"output": x, "start grad": start.grad}
+
+    return Bench(run, check_values)
+
+
+def cnn_step(problem) -> Bench:
+    layers = []
+    for weight, bias in problem.convs:
+        conv = tg.nn.Conv2d(weight.shape[1], weight.shape[0], CNN_KERNEL, padding=CNN_PADDING)
+        conv.weight.data[...] = weight
+        conv.bias.data[...] = bias
+        layers += [conv, tg.nn.ReLU(), tg.nn.MaxPool2d(CNN_POOL)]
+    dense = tg.nn.Dense(*problem.dense[0].shape)
+    dense.weight.data[...], dense.bias.data[...] = problem.dense
+    model = tg.nn.Sequential(*layers, tg.nn.Flatten(), dense)
+    inputs = tg.Tensor(problem.inputs)
+    targets = tg.Tensor(problem.targets)
+    run = sgd_step(model, tg.nn.CrossEntropyLoss(), inputs, targets, problem.lr)
+
+    def check_values(loss):
+        parameters = model.parameters()
+        return cnn_check_values(loss, [p.grad for p in parameters], [p.data for p in parameters])
 
     return Bench(run, check_values)

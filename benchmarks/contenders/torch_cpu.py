@@ -4,7 +4,16 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.contenders import Bench
-from benchmarks.workloads import CHAIN_SCALE, CHAIN_SHIFT, OP_CYCLES, mlp_check_values
+from benchmarks.workloads import (
+    CHAIN_SCALE,
+    CHAIN_SHIFT,
+    CNN_KERNEL,
+    CNN_PADDING,
+    CNN_POOL,
+    OP_CYCLES,
+    cnn_check_values,
+    mlp_check_values,
+)
 
 torch.set_num_threads(2)
 
@@ -38,6 +47,21 @@ def op_overhead(x, w, b) -> Bench:
     return Bench(run, check_values)
 
 
+def sgd_step(model, loss_fn, inputs, targets, lr):
+    """`run()`: one training step of `model` (forward, loss, backward, SGD update); returns
+    the loss as a float."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def run():
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return run
+
+
 def mlp_step(problem) -> Bench:
     layers = []
     for (weight, bias), activation in zip(problem.weights, problem.activations):
@@ -49,17 +73,10 @@ def mlp_step(problem) -> Bench:
         if activation is not None:
             layers.append(ACTIVATIONS[activation]())
     model = torch.nn.Sequential(*layers)
-    optimizer = torch.optim.SGD(model.parameters(), lr=problem.lr)
     loss_fn = LOSSES[problem.loss]
     inputs = torch.from_numpy(problem.inputs)
     targets = torch.from_numpy(problem.targets)
-
-    def run():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    run = sgd_step(model, loss_fn, inputs, targets, problem.lr)
 
     def check_values(loss):
         dense_layers = [layer for layer in model if isinstance(layer, torch.nn.Linear)]
@@ -83,5 +100,31 @@ def deep_chain(start, length) -> Bench:
 
     def check_values(x):
         return {"output": x, "start grad": start.grad}
+
+    return Bench(run, check_values)
+
+
+def cnn_step(problem) -> Bench:
+    layers = []
+    for weight, bias in problem.convs:
+        conv = torch.nn.Conv2d(weight.shape[1], weight.shape[0], CNN_KERNEL, padding=CNN_PADDING)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(weight))
+            conv.bias.copy_(torch.from_numpy(bias))
+        layers += [conv, torch.nn.ReLU(), torch.nn.MaxPool2d(CNN_POOL)]
+    dense = torch.nn.Linear(*problem.dense[0].shape)
+    with torch.no_grad():
+        dense.weight.copy_(torch.from_numpy(problem.dense[0].T))  # torch stores (out, in)
+        dense.bias.copy_(torch.from_numpy(problem.dense[1]))
+    model = torch.nn.Sequential(*layers, torch.nn.Flatten(), dense)
+    inputs = torch.from_numpy(problem.inputs)
+    targets = torch.from_numpy(problem.targets)
+    run = sgd_step(model, F.cross_entropy, inputs, targets, problem.lr)
+
+    def check_values(loss):
+        parameters = list(model.parameters())
+        gradients = [p.grad for p in parameters[:-2]] + [dense.weight.grad.T, dense.bias.grad]
+        values = [p.detach() for p in parameters[:-2]] + [dense.weight.T, dense.bias]
+        return cnn_check_values(loss, gradients, [v.detach() for v in values])
 
     return Bench(run, check_values)

@@ -4,6 +4,7 @@
     model = nn.Sequential(nn.Dense(2, 8), nn.ReLU(), nn.Dense(8, 1))
     loss = nn.BCEWithLogitsLoss()(model(x), y)
 """
+from .conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .embedding import Embedding
 from .layers import (Dense, Dropout, Identity, LeakyReLU, Linear, ModuleList, ReLU, Sequential,
                      Sigmoid, Softmax, Tanh)
@@ -14,4 +15,5 @@ from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 __all__ = ["Module", "Parameter", "IncompatibleKeys", "Dense", "Linear", "Sequential", "ReLU",
            "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "Dropout", "MSELoss",
            "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "ModuleList",
-           "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
+           "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "Conv2d", "MaxPool2d",
+           "AvgPool2d", "Flatten"]
