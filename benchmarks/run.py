@@ -12,6 +12,7 @@ never asserted. Peak memory is measured in a fresh process per contender. Linux 
 """
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -198,7 +199,21 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    with one_blas_thread():
+        return run(parse_args(argv))
+
+
+def one_blas_thread():
+    """Limit BLAS to one thread for the run, also when NumPy was loaded before the benchmark
+    package set OPENBLAS_NUM_THREADS (e.g. under pytest); restored afterwards."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+
+
+def run(args) -> int:
     if args.measure_peak_memory:
         name, workload, size = args.measure_peak_memory
         print(json.dumps({"peak_mib": peak_memory_here(name, workload, int(size))}))
@@ -262,6 +277,7 @@ def machine_info(loaded) -> str:
     versions = ", ".join(f"{name} {module.version()}" for name, module in loaded.items())
     return (
         f"machine: {cpu}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
+        f"BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}, "
         f"Python {platform.python_version()}\nversions: {versions}"
     )
 

@@ -137,3 +137,73 @@ def test_a_user_function_returning_the_wrong_number_of_gradients_names_the_op():
 def test_gradcheck_needs_an_input_that_requires_grad():
     with pytest.raises(ValueError):
         tg.gradcheck(tg.exp, [tg.Tensor([1.0])])
+
+
+# ---------------------------------------------------------------- stack / concatenate shapes
+
+def test_stack_of_mismatched_shapes_names_the_shapes():
+    with pytest.raises(ValueError, match=re.escape("[(2, 3), (3,)]")):
+        tg.stack([leaf(X), leaf(np.ones(3))])
+
+
+def test_concatenate_of_mismatched_shapes_names_the_shapes_and_the_axis():
+    with pytest.raises(ValueError, match=re.escape("[(2, 3), (2, 4)]")) as info:
+        tg.concatenate([leaf(X), leaf(np.ones((2, 4)))], axis=0)
+    assert "axis 0" in str(info.value)
+    with pytest.raises(ValueError, match=re.escape("[(2, 3), (3,)]")):
+        tg.concatenate([leaf(X), leaf(np.ones(3))], axis=1)
+    assert tg.concatenate([leaf(X), leaf(np.ones((2, 4)))], axis=1).shape == (2, 7)
+
+
+def test_concatenate_of_0d_tensors_points_to_stack():
+    with pytest.raises(ValueError, match="stack"):
+        tg.concatenate([leaf(1.0), leaf(2.0)])
+
+
+# ---------------------------------------------------------------- PyTorch habits
+
+PYTORCH_METHODS = {"view": "reshape", "permute": "transpose", "clamp": "clip",
+                   "expand": "broadcast_to", "dim": "ndim",
+                   "numel": "size", "zero_": "zero_grad"}
+
+
+@pytest.mark.parametrize("name", PYTORCH_METHODS)
+def test_a_pytorch_method_name_on_a_tensor_says_the_tinygrad_nn_spelling(name):
+    x = leaf(X)
+    with pytest.raises(AttributeError, match=f"'{name}'") as info:
+        getattr(x, name)
+    assert PYTORCH_METHODS[name] in str(info.value)
+    assert not hasattr(x, name)
+
+
+def test_an_unknown_attribute_is_a_plain_attribute_error():
+    with pytest.raises(AttributeError, match="'Tensor' object has no attribute 'foo'$"):
+        leaf(X).foo  # noqa: B018
+
+
+def test_size_is_the_element_count_and_calling_it_points_to_shape():
+    x = leaf(X)
+    assert x.size == 6 and isinstance(x.size, int) and repr(x.size) == "6"
+    with pytest.raises(TypeError, match="x.shape"):
+        x.size()
+    with pytest.raises(TypeError, match=re.escape("x.shape[i]")):
+        x.size(0)
+
+
+@pytest.mark.parametrize("name, spelling", [("cat", "tg.concatenate"), ("tensor", "tg.Tensor"),
+                                            ("from_numpy", "tg.Tensor"), ("clamp", "tg.clip"),
+                                            ("manual_seed", "rng=")])
+def test_a_pytorch_name_on_the_package_says_the_tinygrad_nn_spelling(name, spelling):
+    with pytest.raises((AttributeError, TypeError), match=re.escape(spelling)):
+        getattr(tg, name)([1.0])
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: x.sum(dim=1), lambda x: x.mean(keepdim=True), lambda x: x.max(dim=0),
+    lambda x: x.min(dim=0), lambda x: x.var(dim=0), lambda x: x.softmax(dim=1),
+    lambda x: x.log_softmax(dim=1), lambda x: tg.sum(x, dim=1), lambda x: tg.softmax(x, dim=0),
+    lambda x: tg.concatenate([x, x], dim=1), lambda x: tg.stack([x, x], dim=1),
+])
+def test_pytorch_keyword_names_say_the_numpy_names(call):
+    with pytest.raises(TypeError, match="axis=|keepdims="):
+        call(leaf(X))

@@ -1,7 +1,12 @@
-"""The function list: every function tinygrad_nn exports (tg.NAME, functional.__all__) and every
-constructor and transform is named in docs/ops.md, the reference grouped by kind."""
+"""The functions beyond what the op table draws: every function tinygrad_nn exports is named in
+docs/ops.md (the reference grouped by kind); products with several zeros; norm at the origin;
+erf's accuracy."""
+import math
 import re
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 import tinygrad_nn as tg
 from tinygrad_nn import functional
@@ -25,3 +30,29 @@ def test_every_function_is_exported_as_tg_name():
         assert name in tg.__all__
         # tg.trace is the study tool; the matrix trace is Tensor.trace and functional.trace
         assert name == "trace" or getattr(tg, name) is getattr(functional, name, getattr(tg, name))
+
+
+@pytest.mark.parametrize("fn, x", [
+    (lambda x: tg.prod(x), [0.0, 1.5, 0.0, 2.0]),
+    (lambda x: tg.prod(x, axis=(0, 2), keepdims=True),
+     [[[0.0, 1.5], [2.0, -1.0]], [[0.7, 0.0], [1.2, 3.0]]]),
+    (lambda x: tg.cumprod(x, axis=-1), [[0.5, 0.0, 2.0, -1.5], [1.1, 0.3, 0.0, 0.0]]),
+])
+def test_products_with_several_zeros_have_exact_derivatives(fn, x):
+    """The op table draws distinct values, so at most one zero per input: here two."""
+    x = tg.Tensor(x, dtype=np.float64, requires_grad=True)
+    assert tg.gradcheck(fn, [x]) and tg.gradgradcheck(fn, [x])
+
+
+@pytest.mark.parametrize("ord", [None, 3])
+def test_norm_at_the_origin_has_gradient_zero(ord):
+    x = tg.Tensor(np.zeros(3), requires_grad=True)
+    tg.norm(x, ord).backward()
+    np.testing.assert_array_equal(x.grad.data, np.zeros(3))
+
+
+def test_erf_is_accurate_to_a_few_ulps():
+    x = np.linspace(-7, 7, 20001)
+    exact = np.vectorize(math.erf, otypes=[np.float64])(x)
+    np.testing.assert_allclose(tg.erf(x).data, exact, rtol=0, atol=3e-15)
+    assert tg.erf(np.float32(0.5)).dtype == np.float32

@@ -330,3 +330,35 @@ def test_gradcheck_warns_about_a_float32_input_and_checks_it_in_float64():
 def test_gradcheck_checks_a_whole_jacobian_of_a_non_scalar_output():
     a, b = leaf(rng().normal(size=(2, 3))), leaf(rng().normal(size=(3,)))
     assert tg.gradcheck(lambda a, b: (a * b).softmax(axis=0), [a, b])
+
+
+# ---------------------------------------------------------------- powers at zero
+
+@pytest.mark.parametrize("create_graph", [False, True], ids=["plain", "create_graph"])
+def test_x_to_the_zero_has_base_gradient_zero_at_zero(create_graph):
+    """PyTorch and HIPS autograd: d/dx x**0 = 0 everywhere, also at x = 0 (not 0 * inf)."""
+    x = leaf([0.0, 2.0, -1.5])
+    for exponent in (0, 0.0, leaf([0.0, 0.0, 0.0])):
+        (g,) = tg.grad((x ** exponent).sum(), x, create_graph=True)
+        np.testing.assert_array_equal(g.data, [0.0, 0.0, 0.0])
+        (h,) = tg.grad(g.sum(), x, allow_unused=True)
+        assert h is None or np.array_equal(h.data, [0.0, 0.0, 0.0])
+
+
+def test_zero_to_the_y_has_exponent_gradient_zero_where_y_is_not_negative():
+    """d/dy 0**y = 0**y log 0 -> 0 for y >= 0 (PyTorch's value); second derivative 0 too."""
+    base, y = leaf([0.0, 0.0, 0.0, 2.0]), leaf([0.0, 0.5, 3.0, 1.5])
+    gy, gbase = tg.grad((base ** y).sum(), [y, base], create_graph=True)
+    np.testing.assert_array_equal(gy.data[:3], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(gy.data[3], 2.0 ** 1.5 * np.log(2.0), rtol=1e-14)
+    # d/dbase base**y = y base^(y-1): 0 at base 0 for y = 3, inf for y = 0.5, 0 for y = 0
+    np.testing.assert_array_equal(gbase.data[[0, 2]], [0.0, 0.0])
+    (hy,) = tg.grad(gy.sum(), y)
+    np.testing.assert_array_equal(hy.data[:3], [0.0, 0.0, 0.0])  # 0**y log(0)**2 -> 0
+    np.testing.assert_allclose(hy.data[3], 2.0 ** 1.5 * np.log(2.0) ** 2, rtol=1e-14)
+
+
+def test_scalar_base_zero_to_a_tensor_power():
+    y = leaf([1.0, 2.0])
+    (g,) = tg.grad((0.0 ** y).sum(), y)
+    np.testing.assert_array_equal(g.data, [0.0, 0.0])

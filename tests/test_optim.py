@@ -577,3 +577,24 @@ def test_a_gradient_of_the_wrong_shape_stops_the_step_before_any_change(name):
     for index, entry in before_state["state"].items():
         for key, value in entry.items():
             np.testing.assert_array_equal(optimizer.state[index][key], value)
+
+
+def test_the_momentum_buffer_never_aliases_grad_over_several_steps():
+    """A buffer that is .grad's array would be scaled by `buffer *= momentum` in place, changing
+    the gradient the user sees, and a gradient that accumulates would change the buffer."""
+    p = tg.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    optimizer = tg.optim.SGD([p], lr=0.1, momentum=0.9)
+    buffer, expected_p = np.zeros(2), p.data.copy()
+    for step in range(4):
+        (p * p * (step + 1)).sum().backward()
+        grad = p.grad.data.copy()
+        optimizer.step()
+        np.testing.assert_array_equal(p.grad.data, grad)  # step left .grad alone
+        buffer = grad if step == 0 else 0.9 * buffer + grad
+        expected_p = expected_p - 0.1 * buffer
+        np.testing.assert_allclose(p.data, expected_p, rtol=1e-15)
+        stored = optimizer.state[0]["momentum_buffer"]
+        assert not np.shares_memory(stored, p.grad.data)
+        p.grad.data[...] = 1e6  # a user scribbling on .grad must not reach the buffer
+        np.testing.assert_allclose(stored, buffer, rtol=1e-15)
+        p.zero_grad()

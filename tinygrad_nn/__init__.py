@@ -30,11 +30,21 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
 __all__ += [name for name in _functional.__all__ if name not in __all__]
 
 
+# PyTorch's package-level names that tinygrad_nn spells otherwise.
+_PYTORCH_NAMES = {"cat": "tg.concatenate(tensors, axis=0)", "tensor": "tg.Tensor(data)",
+                  "from_numpy": "tg.Tensor(array)", "clamp": "tg.clip(x, lo, hi)",
+                  "manual_seed": "rng=np.random.default_rng(seed) where randomness is drawn",
+                  "zeros_like": "tg.zeros(*x.shape)", "ones_like": "tg.ones(*x.shape)",
+                  "permute": "tg.transpose(x, *axes)"}
+
+
 def __getattr__(name):
     """`tg.testing` (which needs hypothesis) and `tg.check` are imported on first use, so that
     importing tinygrad_nn never imports hypothesis, and `python -m tinygrad_nn.check` runs a
-    module that was not imported before."""
+    module that was not imported before. A PyTorch name gets the tinygrad_nn spelling."""
     if name in ("testing", "check"):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    hint = _PYTORCH_NAMES.get(name)
+    where = f"; in tinygrad_nn use {hint} (PyTorch's torch.{name})" if hint else ""
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}{where}")

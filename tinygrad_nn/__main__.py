@@ -3,9 +3,11 @@
 import sys
 import textwrap
 
-from tinygrad_nn.examples import circles, deep_sigmoid, spirals
+from tinygrad_nn.examples import circles, deep_sigmoid, digits, spirals
+from tinygrad_nn.examples.common import run
 
-EXAMPLES = {"circles": circles, "deep_sigmoid": deep_sigmoid, "spirals": spirals}
+EXAMPLES = {"circles": circles, "deep_sigmoid": deep_sigmoid, "spirals": spirals,
+            "digits": digits}
 
 
 def usage():
@@ -31,4 +33,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import ops
 from .ops import normalize_axis as _axis
-from .tensor import Tensor
+from .tensor import Tensor, numpy_keywords
 
 __all__ = ["sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
            "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape", "transpose",
@@ -29,10 +29,15 @@ def _tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+@numpy_keywords
 def sum(x, axis=None, keepdims=False): return _tensor(x).sum(axis, keepdims)
+@numpy_keywords
 def mean(x, axis=None, keepdims=False): return _tensor(x).mean(axis, keepdims)
+@numpy_keywords
 def max(x, axis=None, keepdims=False): return _tensor(x).max(axis, keepdims)
+@numpy_keywords
 def min(x, axis=None, keepdims=False): return _tensor(x).min(axis, keepdims)
+@numpy_keywords
 def var(x, axis=None, keepdims=False, ddof=0): return _tensor(x).var(axis, keepdims, ddof)
 def exp(x): return _tensor(x).exp()
 def log(x): return _tensor(x).log()
@@ -42,7 +47,9 @@ def tanh(x): return _tensor(x).tanh()
 def sigmoid(x): return _tensor(x).sigmoid()
 def relu(x): return _tensor(x).relu()
 def leaky_relu(x, negative_slope=0.01): return _tensor(x).leaky_relu(negative_slope)
+@numpy_keywords
 def softmax(x, axis=-1): return _tensor(x).softmax(axis)
+@numpy_keywords
 def log_softmax(x, axis=-1): return _tensor(x).log_softmax(axis)
 def clip(x, lo, hi): return _tensor(x).clip(lo, hi)
 def reshape(x, *shape): return _tensor(x).reshape(*shape)
@@ -55,11 +62,13 @@ def argmax(x, axis=None, keepdims=False): return _tensor(x).argmax(axis, keepdim
 def argmin(x, axis=None, keepdims=False): return _tensor(x).argmin(axis, keepdims)
 
 
+@numpy_keywords
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis (as np.concatenate)."""
     return ops.Concatenate.apply(*tensors, axis=axis)
 
 
+@numpy_keywords
 def stack(tensors, axis=0):
     """Join same-shaped tensors along a new axis (as np.stack)."""
     return ops.Stack.apply(*tensors, axis=axis)
@@ -133,33 +142,33 @@ def avg_pool2d(x, kernel_size, stride=None):
 # ---------------------------------------------------------------------------- elementwise
 # One op each, or (log2, log10, exp2, square, reciprocal) an exact composition of existing ones.
 
-def sin(x): return ops.Sin.apply(x)
-def cos(x): return ops.Cos.apply(x)
-def tan(x): return ops.Tan.apply(x)
-def arcsin(x): return ops.Arcsin.apply(x)
-def arccos(x): return ops.Arccos.apply(x)
-def arctan(x): return ops.Arctan.apply(x)
+def sin(x): return ops.Sin.apply(_tensor(x))
+def cos(x): return ops.Cos.apply(_tensor(x))
+def tan(x): return ops.Tan.apply(_tensor(x))
+def arcsin(x): return ops.Arcsin.apply(_tensor(x))
+def arccos(x): return ops.Arccos.apply(_tensor(x))
+def arctan(x): return ops.Arctan.apply(_tensor(x))
 def arctan2(x1, x2): return ops.Arctan2.apply(x1, x2)
-def sinh(x): return ops.Sinh.apply(x)
-def cosh(x): return ops.Cosh.apply(x)
-def arcsinh(x): return ops.Arcsinh.apply(x)
-def arccosh(x): return ops.Arccosh.apply(x)
-def arctanh(x): return ops.Arctanh.apply(x)
-def log1p(x): return ops.Log1p.apply(x)
-def expm1(x): return ops.Expm1.apply(x)
+def sinh(x): return ops.Sinh.apply(_tensor(x))
+def cosh(x): return ops.Cosh.apply(_tensor(x))
+def arcsinh(x): return ops.Arcsinh.apply(_tensor(x))
+def arccosh(x): return ops.Arccosh.apply(_tensor(x))
+def arctanh(x): return ops.Arctanh.apply(_tensor(x))
+def log1p(x): return ops.Log1p.apply(_tensor(x))
+def expm1(x): return ops.Expm1.apply(_tensor(x))
 def log2(x): return log(x) * (1 / _math.log(2))
 def log10(x): return log(x) * (1 / _math.log(10))
 def exp2(x): return 2.0 ** _tensor(x)
 def square(x): return _tensor(x) ** 2
 def reciprocal(x): return 1 / _tensor(x)
-def sign(x): return ops.Sign.apply(x)
-def floor(x): return ops.Floor.apply(x)
-def ceil(x): return ops.Ceil.apply(x)
-def round(x, decimals=0): return ops.Round.apply(x, decimals=decimals)
+def sign(x): return ops.Sign.apply(_tensor(x))
+def floor(x): return ops.Floor.apply(_tensor(x))
+def ceil(x): return ops.Ceil.apply(_tensor(x))
+def round(x, decimals=0): return ops.Round.apply(_tensor(x), decimals=decimals)
 def mod(x1, x2): return ops.Mod.apply(x1, x2)
 def hypot(x1, x2): return ops.Hypot.apply(x1, x2)
 def logaddexp(x1, x2): return ops.LogAddExp.apply(x1, x2)
-def erf(x): return ops.Erf.apply(x)
+def erf(x): return ops.Erf.apply(_tensor(x))
 
 
 # ---------------------------------------------------------------------------- activations
@@ -167,12 +176,12 @@ def erf(x): return ops.Erf.apply(x)
 
 def softplus(x, beta=1.0):
     """log(1 + e^(beta x)) / beta, computed without overflow."""
-    return ops.Softplus.apply(x, beta=beta)
+    return ops.Softplus.apply(_tensor(x), beta=beta)
 
 
 def elu(x, alpha=1.0):
     """x for x > 0, alpha (e^x - 1) otherwise."""
-    return ops.Elu.apply(x, alpha=alpha)
+    return ops.Elu.apply(_tensor(x), alpha=alpha)
 
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -189,7 +198,7 @@ def gelu(x, approximate="none"):
     ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return ops.Gelu.apply(x, approximate=approximate)
+    return ops.Gelu.apply(_tensor(x), approximate=approximate)
 
 
 def silu(x):
@@ -220,29 +229,34 @@ def mish(x):
 
 # ---------------------------------------------------------------------------- reductions, scans
 
+@numpy_keywords
 def prod(x, axis=None, keepdims=False):
     """Product over axis (None: all); the gradient is right where factors are 0, too."""
-    return ops.Prod.apply(x, axis=axis, keepdims=keepdims)
+    return ops.Prod.apply(_tensor(x), axis=axis, keepdims=keepdims)
 
 
+@numpy_keywords
 def std(x, axis=None, keepdims=False, ddof=0):
     """√var(x, axis, ddof=ddof): ddof=0 the population, ddof=1 the sample standard deviation."""
     return sqrt(var(x, axis, keepdims, ddof=ddof))
 
 
+@numpy_keywords
 def cumsum(x, axis=None):
     """Running sum along axis (None: over the flattened input), as np.cumsum."""
-    return ops.Cumsum.apply(x, axis=axis)
+    return ops.Cumsum.apply(_tensor(x), axis=axis)
 
 
+@numpy_keywords
 def cumprod(x, axis=None):
     """Running product along axis (None: over the flattened input), as np.cumprod."""
-    return ops.Cumprod.apply(x, axis=axis)
+    return ops.Cumprod.apply(_tensor(x), axis=axis)
 
 
+@numpy_keywords
 def logsumexp(x, axis=None, keepdims=False):
     """log Σ e^x over axis, without overflow (scipy.special.logsumexp)."""
-    return ops.LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+    return ops.LogSumExp.apply(_tensor(x), axis=axis, keepdims=keepdims)
 
 
 def _root_of_sum(powers, axes, keepdims, p):

@@ -2,7 +2,7 @@
 
 A backward rule gets `g`, the gradient of the op's output, and returns one gradient per input
 (None for an input that needs none). It may return a gradient of the *output's* shape for a
-broadcast input: the engine sums it back to the input's shape (`autograd.fit_gradient`).
+broadcast input: the engine sums it back to the input's shape (`autograd.sum_to_shape`).
 
 Rules use only NumPy operators, Tensor/ndarray methods both types share (`reshape`, `sum`,
 `mean`, `transpose`, indexing) and `call(Op, ...)`, so the same rule runs on arrays and, with
@@ -130,7 +130,8 @@ class Neg(Op):
 
 
 class Pow(Op):
-    """a ** b;  d/da = b a^(b-1), d/db = a^b log a"""
+    """a ** b;  d/da = b a^(b-1), d/db = a^b log a; at a = 0 their limits, as in PyTorch:
+    d/da = 0 where b = 0, d/db = 0 where b >= 0"""
     @staticmethod
     def forward(ctx, a, b):
         y = a ** b
@@ -144,8 +145,14 @@ class Pow(Op):
         if not need_b and (type(b) is int or type(b) is float) and b >= 1:
             return g * (2 * a if b == 2 else b * a ** (b - 1)), None  # finite: no masking needed
         with np.errstate(divide="ignore", invalid="ignore"):  # e.g. 0 ** -0.5: masked below
-            ga = _safe_multiply(g, b * a ** (b - 1)) if need_a else None
-            gb = _safe_multiply(g, y * call(Log, a)) if need_b else None
+            ga = gb = None
+            at_zero = np.asarray(a) == 0
+            if need_a:
+                limit = at_zero & (np.asarray(b) == 0)
+                ga = _safe_multiply(g, call(Where, limit, 0, b * a ** (b - 1)))
+            if need_b:
+                limit = at_zero & (np.asarray(b) >= 0)
+                gb = _safe_multiply(g, call(Where, limit, 0, y * call(Log, a)))
         return ga, gb
 
 
@@ -562,7 +569,9 @@ def _erf(x):
     for k in range(24, 0, -1):
         fraction = s + (k / 2) / fraction
     out[far] = 1 - np.exp(-s * s) / (math.sqrt(math.pi) * fraction)
-    return np.copysign(out, x64).astype(np.result_type(x, np.float16), copy=False)
+    dtype = np.asarray(x).dtype  # float32 in, float32 out; Python numbers in float64
+    dtype = dtype if dtype.kind == "f" else np.float64
+    return np.copysign(out, x64).astype(dtype, copy=False)
 
 
 class Erf(_Times, Op):
@@ -1126,7 +1135,7 @@ class Transpose(Op):
 
 
 class BroadcastTo(Op):
-    """a stretched to `shape`;  the engine sums the gradient back (fit_gradient)"""
+    """a stretched to `shape`;  the engine sums the gradient back (sum_to_shape)"""
     @staticmethod
     def forward(ctx, a, *, shape):
         return np.full(shape, a)  # a real array: 4x cheaper than np.broadcast_to's view here
@@ -1137,7 +1146,7 @@ class BroadcastTo(Op):
 
 
 class Cast(Op):
-    """a in another dtype;  the engine casts the gradient back (fit_gradient)"""
+    """a in another dtype;  the engine casts the gradient back to the input's dtype"""
     @staticmethod
     def forward(ctx, a, *, dtype):
         return a.astype(dtype)
@@ -1206,7 +1215,14 @@ class Concatenate(Op):
     def forward(ctx, *arrays, axis):
         if not arrays:
             raise ValueError("concatenate: need at least one tensor")
-        ctx.axis = axis = _concat_axis(axis, max(np.ndim(arrays[0]), 1), "concatenate")
+        shapes = [np.shape(a) for a in arrays]
+        if not shapes[0]:
+            raise ValueError("concatenate: 0-d tensors have no axis to join along; use stack")
+        ctx.axis = axis = _concat_axis(axis, len(shapes[0]), "concatenate")
+        if any(len(s) != len(shapes[0]) or s[:axis] + s[axis + 1:] != shapes[0][:axis]
+               + shapes[0][axis + 1:] for s in shapes):
+            raise ValueError(f"concatenate: the shapes {shapes} must match in every axis but "
+                             f"axis {axis}")
         ctx.bounds = np.cumsum([0] + [np.shape(a)[axis] for a in arrays]).tolist()
         return np.concatenate(arrays, axis=axis)
 
@@ -1222,6 +1238,9 @@ class Stack(Op):
     def forward(ctx, *arrays, axis):
         if not arrays:
             raise ValueError("stack: need at least one tensor")
+        shapes = [np.shape(a) for a in arrays]
+        if len(set(shapes)) > 1:
+            raise ValueError(f"stack: all tensors must have the same shape, got {shapes}")
         ctx.axis = _concat_axis(axis, np.ndim(arrays[0]) + 1, "stack")
         ctx.count = len(arrays)
         return np.stack(arrays, axis=ctx.axis)

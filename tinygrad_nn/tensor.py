@@ -3,8 +3,10 @@
 The class is a thin front: every method hands over to an op in `ops.py` or to the engine in
 `autograd.py`; no math lives here.
 """
+import functools
 import numbers
 import sys
+import types
 
 import numpy as np
 
@@ -65,6 +67,13 @@ def to_constant(x):
     raise TypeError(f"unsupported operand type for a Tensor op: {type(x).__name__}")
 
 
+def _broadcasts_to(shape, target):
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
 def _shape_arg(shape, where):
     """(2, 3) from either f(2, 3) or f((2, 3))."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -74,13 +83,47 @@ def _shape_arg(shape, where):
     return tuple(int(n) for n in shape)
 
 
+# PyTorch's names that tinygrad_nn spells otherwise: a Tensor attribute or method -> the spelling
+# here (the error for x.view says to use x.reshape), and the keyword arguments of reductions.
+PYTORCH_METHODS = {
+    "view": "x.reshape(...)", "permute": "x.transpose(*axes)", "clamp": "x.clip(lo, hi)",
+    "expand": "x.broadcast_to(*shape)", "numel": "x.size", "dim": "x.ndim",
+    "mm": "x @ y or x.matmul(y)", "pow": "x ** y", "float": "x.astype(np.float32)",
+    "double": "x.astype(np.float64)", "to": "x.astype(dtype)", "zero_": "x.zero_grad() on "
+    "the tensor (or optimizer.zero_grad()); .grad is replaced, never cleared in place",
+    "cpu": "x (there is only the CPU)", "contiguous": "x", "t": "x.T",
+}
+PYTORCH_KEYWORDS = {"dim": "axis", "keepdim": "keepdims"}
+
+
+def numpy_keywords(fn):
+    """Let `fn` (a reduction or softmax) answer PyTorch's dim=/keepdim= with the NumPy names."""
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        for name in kwargs.keys() & PYTORCH_KEYWORDS.keys():
+            raise TypeError(f"{fn.__name__}() got an unexpected keyword argument {name!r}; "
+                            f"tinygrad_nn uses NumPy's name: {PYTORCH_KEYWORDS[name]}=")
+        return fn(*args, **kwargs)
+    return checked
+
+
+class ElementCount(int):
+    """`Tensor.size`: the number of elements, an int as NumPy's `.size`. Calling it as PyTorch's
+    `x.size()` raises, pointing to `x.shape`."""
+
+    def __call__(self, *axis):
+        raise TypeError("Tensor.size is the number of elements (an int, as in NumPy), not a "
+                        "method: for PyTorch's x.size() use x.shape, for x.size(i) x.shape[i]")
+
+
 class Tensor:
     """`Tensor(data, requires_grad=False, dtype=None)`: an n-dimensional array that records the
     ops applied to it when it (or an input) requires a gradient."""
 
-    # `_version` counts the in-place changes of `data` (the methods ending in `_`), so that
-    # backward can tell that an array a node saved was changed after the node saved it.
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version",
+    # `_version` counts the in-place changes of `data` (the methods ending in `_`) and `_writes`
+    # (set at the first) holds when the last ones happened, so that backward can tell that an
+    # array a node saved was changed after the node saved it.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version", "_writes",
                  "__weakref__")
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -108,10 +151,16 @@ class Tensor:
     # ------------------------------------------------------------------ attributes
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    size = property(lambda self: ElementCount(self.data.size))
     dtype = property(lambda self: self.data.dtype)
     T = property(lambda self: self.transpose())
     is_leaf = property(lambda self: self.grad_fn is None)
+
+    def __getattr__(self, name):
+        # reached only for a name Tensor does not have: say how a PyTorch habit is spelled here
+        hint = PYTORCH_METHODS.get(name)
+        where = f"; in tinygrad_nn use {hint} (PyTorch's x.{name})" if hint else ""
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}{where}")
 
     # ------------------------------------------------------------------ conversion
     def numpy(self):
@@ -195,15 +244,15 @@ class Tensor:
         if self.grad_fn is not None:
             raise RuntimeError(f"{where}: in-place change of a tensor computed by "
                                f"{self.grad_fn.name}; only leaf tensors can be changed in place")
-        if self.requires_grad and autograd.is_grad_enabled():
+        if self.requires_grad and autograd._grad_mode.enabled:
             raise RuntimeError(f"{where}: a leaf tensor that requires grad can be changed in "
                                "place only under tg.no_grad() (as optimizers do)")
         other = other.data if isinstance(other, Tensor) else other
-        if np.broadcast_shapes(np.shape(other), self.shape) != self.shape:
+        if np.shape(other) != self.shape and not _broadcasts_to(np.shape(other), self.shape):
             raise ValueError(f"{where}: a value of shape {np.shape(other)} does not fit a "
                              f"tensor of shape {self.shape}")
         ufunc(self.data, other, out=self.data, casting="same_kind")
-        self._version += 1
+        autograd.count_write(self)
         return self
 
     def add_(self, other):
@@ -230,13 +279,13 @@ class Tensor:
         autograd.register_hook(self, fn)
 
     # ------------------------------------------------------------------ operators
-    def __add__(self, other): return ops.Add.apply(self, other)
+    def __add__(self, other): return ops.Add.operator(self, other)
     def __radd__(self, other): return ops.Add.apply(other, self)
-    def __sub__(self, other): return ops.Sub.apply(self, other)
+    def __sub__(self, other): return ops.Sub.operator(self, other)
     def __rsub__(self, other): return ops.Sub.apply(other, self)
-    def __mul__(self, other): return ops.Mul.apply(self, other)
+    def __mul__(self, other): return ops.Mul.operator(self, other)
     def __rmul__(self, other): return ops.Mul.apply(other, self)
-    def __truediv__(self, other): return ops.Div.apply(self, other)
+    def __truediv__(self, other): return ops.Div.operator(self, other)
     def __rtruediv__(self, other): return ops.Div.apply(other, self)
     def __pow__(self, other): return ops.Pow.apply(self, other)
     def __rpow__(self, other): return ops.Pow.apply(other, self)
@@ -258,18 +307,23 @@ class Tensor:
     def __getitem__(self, index): return ops.GetItem.apply(self, index=ops.as_index(index))
 
     # ------------------------------------------------------------------ methods
+    @numpy_keywords
     def sum(self, axis=None, keepdims=False):
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
+    @numpy_keywords
     def mean(self, axis=None, keepdims=False):
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
+    @numpy_keywords
     def max(self, axis=None, keepdims=False):
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
+    @numpy_keywords
     def min(self, axis=None, keepdims=False):
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
+    @numpy_keywords
     def var(self, axis=None, keepdims=False, ddof=0):
         """Variance, Σ (x - mean)² / (n - ddof): ddof=0 (the default) the population variance."""
         return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
@@ -284,7 +338,9 @@ class Tensor:
     def leaky_relu(self, negative_slope=0.01):
         return ops.LeakyRelu.apply(self, slope=negative_slope)
 
+    @numpy_keywords
     def softmax(self, axis=-1): return ops.Softmax.apply(self, axis=axis)
+    @numpy_keywords
     def log_softmax(self, axis=-1): return ops.LogSoftmax.apply(self, axis=axis)
     def clip(self, lo, hi): return ops.Clip.apply(self, lo=lo, hi=hi)
     def matmul(self, other): return ops.MatMul.apply(self, other)
@@ -332,10 +388,14 @@ class Tensor:
         return ops.arg_extremum(np.argmin, self, axis, keepdims, "argmin")
 
     # The methods below are NumPy's ndarray methods; the functions in functional.py do the work.
+    @numpy_keywords
     def prod(self, axis=None, keepdims=False): return functional.prod(self, axis, keepdims)
+    @numpy_keywords
     def std(self, axis=None, keepdims=False, ddof=0):
         return functional.std(self, axis, keepdims, ddof)
+    @numpy_keywords
     def cumsum(self, axis=None): return functional.cumsum(self, axis)
+    @numpy_keywords
     def cumprod(self, axis=None): return functional.cumprod(self, axis)
     def round(self, decimals=0): return functional.round(self, decimals)
     def dot(self, other): return functional.dot(self, other)
@@ -426,4 +486,16 @@ def uniform(low=0.0, high=1.0, size=None, rng=None, requires_grad=False, dtype=N
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
 
 
-from . import autograd, functional, numpy_api, ops  # noqa: E402  (they import Tensor from here)
+class _TensorModule(types.ModuleType):
+    """This module, `tg.tensor`: calling it as PyTorch's torch.tensor(data) says what to use."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError("tg.tensor is the module tinygrad_nn.tensor, not a function: use "
+                        "tg.Tensor(data) (PyTorch's torch.tensor(data))")
+
+
+sys.modules[__name__].__class__ = _TensorModule
+
+# The one import back-edge: the methods above hand over to the engine, the ops, the functions
+# and NumPy's protocols, which build on Tensor; imported last so that they find Tensor defined.
+from . import autograd, functional, numpy_api, ops  # noqa: E402

@@ -1,4 +1,5 @@
-"""python -m tinygrad_nn.check: every op gradchecked (first and second order), failures caught."""
+"""python -m tinygrad_nn.check: every op gradchecked (first and second order) over the rows of
+the one op table, failures caught."""
 import subprocess
 import sys
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from tinygrad_nn import ops
+from tinygrad_nn.checking import op_table
 from tinygrad_nn.checking import selfcheck as check
 
 
@@ -39,7 +41,7 @@ def test_a_wrong_backward_fails_and_main_exits_non_zero(monkeypatch, capsys):
     assert "FAIL Exp grad (exp(a))" in out and "checks passed" in out
 
 
-def test_an_op_without_a_recipe_is_a_failure(monkeypatch, capsys):
+def test_an_op_without_a_row_is_a_failure(monkeypatch, capsys):
     class Frobnicate(ops.Op):
         @staticmethod
         def forward(ctx, a):
@@ -51,14 +53,15 @@ def test_an_op_without_a_recipe_is_a_failure(monkeypatch, capsys):
 
     monkeypatch.setattr(ops, "Frobnicate", Frobnicate, raising=False)
     (row,) = check.run(only={"Frobnicate"})
-    assert (row["passed"], row["message"]) == (False, "no recipe")
+    assert (row["passed"], row["message"]) == (False, "no row")
     assert check.main([]) == 1
-    assert "FAIL (no recipe)" in capsys.readouterr().out
+    assert "FAIL (no row)" in capsys.readouterr().out
 
 
-def test_a_recipe_that_misses_its_op_is_a_failure(monkeypatch):
-    wrong = check.Recipe("Exp", "log(a)", lambda a: a.log(), lambda s: [s.uniform(1, 2, 3)])
-    monkeypatch.setattr(check, "RECIPES", [wrong])
+def test_a_row_that_misses_its_op_is_a_failure(monkeypatch):
+    wrong = op_table.OpRow("exp", lambda a: a.log(), np.log, ("Exp",),
+                           op_table.unary(op_table.POSITIVE))
+    monkeypatch.setattr(op_table, "OP_TABLE", [wrong])
     (row,) = check.run(only={"Exp"})
     assert not row["passed"] and "does not use Exp" in row["message"]
 
@@ -75,3 +78,35 @@ def test_the_command_exits_zero_and_prints_the_table():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stdout.startswith("op ") and "FAIL" not in done.stdout
     assert np.all([name in done.stdout for name in check.op_names()])
+
+
+def test_the_self_check_runs_without_hypothesis():
+    """The self-check is NumPy only: with hypothesis unimportable it still runs every row."""
+    code = ("import sys; sys.modules['hypothesis'] = None; "
+            "from tinygrad_nn.checking import selfcheck; "
+            "rows = selfcheck.run(only={'Exp', 'GetItem'}); "
+            "assert rows and all(r['passed'] for r in rows), rows")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_examples_make_every_variant_the_rules_need():
+    """Negative, tuple and None axes and keepdims; a permutation that is not its own inverse;
+    a ** 2; every matmul kind; divisors near their pole; ties for max/min."""
+    rows = op_table.ROWS_BY_NAME
+    made = {name: check.examples(rows[name], seed=0) for name in rows}
+
+    def params(name, key):
+        return [ex.params[key] for ex in made[name]]
+    for name in ("sum", "mean", "var"):
+        axes = params(name, "axis")
+        assert any(isinstance(a, tuple) for a in axes) and None in axes, (name, axes)
+        assert any(ax < 0 for a in axes if a is not None for ax in np.atleast_1d(a)), name
+        assert set(params(name, "keepdims")) == {True, False}, name
+    assert any(a is not None and len(a) == 3 and tuple(np.argsort(np.mod(a, 3))) != tuple(
+        np.mod(a, 3)) for a in params("transpose", "axes"))
+    assert 2 in params("pow_constant_exponent", "p")
+    kinds = {(ex.arrays[0].ndim > 1, ex.arrays[1].ndim > 1) for ex in made["matmul"]}
+    assert kinds == {(True, True), (True, False), (False, True), (False, False)}
+    assert min(np.abs(ex.arrays[1]).min() for ex in made["div"]) < 0.3
+    for name in ("maximum", "minimum", "max", "min"):
+        assert any(ex.ties for ex in made[name]) and not all(ex.ties for ex in made[name]), name

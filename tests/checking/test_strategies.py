@@ -228,3 +228,8 @@ class WrongReciprocal(tg.Function):
 def test_a_wrong_gradient_is_still_an_error_with_kink_detection(op, x):
     with pytest.raises(tg.GradcheckError, match="gradcheck failed for input 0"):
         tg.gradcheck(op.apply, [tg.Tensor(np.array(x), requires_grad=True)], detect_kinks=True)
+
+
+@given(arrays((3, 4), elements=(-1.0, 1.0), avoid=(0.0,), min_distance=0.1))
+def test_arrays_are_spread_out_never_one_constant(x):
+    assert len(np.unique(x)) == x.size

@@ -1,11 +1,16 @@
-"""gradcheck / gradgradcheck: analytic Jacobians against central finite differences, in float64."""
+"""gradcheck / gradgradcheck: analytic Jacobians against central finite differences, in float64.
+
+`compare_jacobians` does the work for both and for the self-check: it builds the two Jacobians
+of every input that requires grad (checking.jacobians) and measures how far apart they are."""
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..autograd import grad
 from ..functional import concatenate
 from ..tensor import Tensor
+from .jacobians import analytic_jacobian, first_derivatives, numeric_jacobian
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
 
@@ -28,34 +33,22 @@ def _float64_copies(inputs, where):
     return copies
 
 
-def _output_array(fn, inputs, where):
+def _output(fn, inputs, where):
     y = fn(*inputs)
     if not isinstance(y, Tensor):
         raise TypeError(f"{where}: fn must return a Tensor, got {type(y).__name__}")
     return y
 
 
-def _numeric_column(fn, x, flat_index, eps):
-    """d fn / d x[flat_index] by central differences, flattened over the output."""
-    flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
-    original = flat[flat_index]
-    flat[flat_index] = original + eps
-    plus = fn().data.astype(np.float64).ravel()
-    flat[flat_index] = original - eps
-    minus = fn().data.astype(np.float64).ravel()
-    flat[flat_index] = original
-    return (plus - minus) / (2 * eps)
-
-
 def _one_sided_derivatives(fn, x, flat_index, out_index, step):
     """(f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h for one Jacobian entry."""
-    flat = x.data.reshape(-1)
-    original = flat[flat_index]
+    element = np.unravel_index(flat_index, x.shape)
+    original = x.data[element]
     values = []
     for delta in (step, 0.0, -step):
-        flat[flat_index] = original + delta
+        x.data[element] = original + delta
         values.append(fn().data.astype(np.float64).ravel()[out_index])
-    flat[flat_index] = original
+    x.data[element] = original
     return (values[0] - values[1]) / step, (values[1] - values[2]) / step
 
 
@@ -77,101 +70,139 @@ def _is_kink(fn, x, flat_index, out_index, eps, analytic, atol, rtol):
     return gap_at_zero_step > 1e-2 and low - slack <= analytic <= high + slack
 
 
+@dataclass
+class Comparison:
+    """How far the analytic Jacobians are from the numeric ones: the largest absolute error,
+    the largest error relative to |numeric| (floored at atol, so entries that should be 0 count
+    absolutely), the failure message (None if every entry is within atol + rtol |numeric|), and
+    the entries excused as kinks (input, output element, input element)."""
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    failure: str = None
+    kinks: list = field(default_factory=list)
+
+
+def compare_jacobians(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, detect_kinks=False,
+                      where="gradcheck", names=None):
+    """Compare analytic and numeric Jacobians of fn(*inputs) for every input that requires grad
+    (inputs already float64); `names` (optional) says how the message names input i."""
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError(f"{where}: no input has requires_grad=True")
+    y = _output(fn, inputs, where)
+    analytic = dict(zip(checked, analytic_jacobian(y, [inputs[i] for i in checked])))
+
+    def evaluate():  # not under no_grad: fn may itself differentiate (gradgradcheck)
+        return fn(*inputs)
+
+    result = Comparison()
+    for i in checked:
+        x = inputs[i]
+        numeric = numeric_jacobian(evaluate, x, eps)
+        error = np.abs(analytic[i] - numeric)
+        relative = error / np.maximum(np.abs(numeric), atol)
+        result.max_abs_error = max(result.max_abs_error, float(np.max(error, initial=0.0)))
+        result.max_rel_error = max(result.max_rel_error, float(np.max(relative, initial=0.0)))
+        if np.isnan(error).any():
+            result.max_abs_error = result.max_rel_error = float("nan")
+        excess = error - (atol + rtol * np.abs(numeric))
+        bad = np.argwhere(~(excess <= 0))  # NaN counts as bad
+        if detect_kinks:
+            still_bad = [(k, j) for k, j in bad
+                         if not _is_kink(evaluate, x, j, k, eps, analytic[i][k, j], atol, rtol)]
+            result.kinks += [(i, k, j) for k, j in bad if (k, j) not in still_bad]
+            bad = still_bad
+        if len(bad) and result.failure is None:
+            k, j = max(bad, key=lambda kj: np.nan_to_num(excess[kj[0], kj[1]], nan=np.inf))
+            element = tuple(int(n) for n in np.unravel_index(j, x.shape))
+            out_element = tuple(int(n) for n in np.unravel_index(k, y.shape))
+            name = names(i) if names else f"input {i}"
+            result.failure = (
+                f"gradcheck failed for {name} (shape {x.shape}) at element {element}, "
+                f"output element {out_element}:\n"
+                f"  analytic={float(analytic[i][k, j])!r}  numeric={float(numeric[k, j])!r}\n"
+                f"  largest |analytic - numeric| = {float(np.max(error))!r}; "
+                f"{len(bad)} of {error.size} Jacobian entries outside "
+                f"atol={atol} + rtol={rtol} * |numeric|")
+    return result
+
+
+def _verdict(result, raise_exception, prefix=""):
+    if result.failure is not None:
+        if raise_exception:
+            raise GradcheckError(prefix + result.failure)
+        return False
+    return True
+
+
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
               detect_kinks=False):
     """Check the analytic Jacobian of `fn(*inputs)` against central finite differences.
 
     Every input with requires_grad=True is checked (as a float64 copy), over every output
-    element. An entry passes if |analytic - numeric| <= atol + rtol * |numeric|. With
-    `detect_kinks=True`, a mismatch at a point where the function has no derivative (the
-    one-sided slopes stay apart as the step shrinks) and the analytic value lies between those
-    slopes is reported as a kink (a warning) instead of a wrong gradient.
+    element. An entry passes if |analytic - numeric| <= atol + rtol * |numeric| (a NaN never
+    passes). With `detect_kinks=True`, a mismatch at a point where the function has no
+    derivative (the one-sided slopes stay apart as the step shrinks) and the analytic value lies
+    between those slopes is reported as a kink (a warning) instead of a wrong gradient.
 
     Returns True; on a mismatch raises GradcheckError (or returns False if raise_exception is
     False) naming the input, the worst element, the analytic and numeric values.
     """
     single = isinstance(inputs, Tensor)
     inputs = _float64_copies([inputs] if single else list(inputs), "gradcheck")
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input has requires_grad=True")
-
-    y = _output_array(fn, inputs, "gradcheck")
-    out_size = y.size
-    analytic = {i: np.zeros((out_size, inputs[i].size)) for i in checked}
-    if y.requires_grad:
-        for k in range(out_size):
-            onehot = np.zeros(out_size)
-            onehot[k] = 1.0
-            grads = grad(y, [inputs[i] for i in checked], grad_outputs=onehot.reshape(y.shape),
-                         retain_graph=True, allow_unused=True)
-            for i, g in zip(checked, grads):
-                if g is not None:
-                    analytic[i][k] = g.data.ravel()
-
-    def evaluate():  # not under no_grad: fn may itself differentiate (gradgradcheck)
-        return fn(*inputs)
-
-    kinks = []
-    for i in checked:
-        x = inputs[i]
-        numeric = np.stack([_numeric_column(evaluate, x, j, eps) for j in range(x.size)], axis=1)
-        error = np.abs(analytic[i] - numeric)
-        excess = error - (atol + rtol * np.abs(numeric))
-        bad = np.argwhere(~(excess <= 0))  # NaN counts as bad
-        if detect_kinks:
-            still_bad = [(k, j) for k, j in bad
-                         if not _is_kink(evaluate, x, j, k, eps, analytic[i][k, j], atol, rtol)]
-            kinks += [(i, k, j) for k, j in bad if (k, j) not in still_bad]
-            bad = still_bad
-        if len(bad):
-            k, j = max(bad, key=lambda kj: np.nan_to_num(excess[kj[0], kj[1]], nan=np.inf))
-            element = tuple(int(n) for n in np.unravel_index(j, x.shape))
-            out_element = tuple(int(n) for n in np.unravel_index(k, y.shape))
-            message = (f"gradcheck failed for input {i} (shape {x.shape}) at element {element}, "
-                       f"output element {out_element}:\n"
-                       f"  analytic={float(analytic[i][k, j])!r}  "
-                       f"numeric={float(numeric[k, j])!r}\n"
-                       f"  largest |analytic - numeric| = {float(np.nanmax(error))!r}; "
-                       f"{len(bad)} of {error.size} Jacobian entries outside "
-                       f"atol={atol} + rtol={rtol} * |numeric|")
-            if raise_exception:
-                raise GradcheckError(message)
-            return False
-    if kinks:
-        i, _, j = kinks[0]
+    result = compare_jacobians(fn, inputs, eps, atol, rtol, detect_kinks)
+    if result.kinks and result.failure is None:
+        i, _, j = result.kinks[0]
         element = tuple(int(n) for n in np.unravel_index(j, inputs[i].shape))
-        warnings.warn(f"gradcheck: {len(kinks)} Jacobian entries sit at points where the function "
-                      f"is not differentiable (first: input {i}, element {element}); "
+        warnings.warn(f"gradcheck: {len(result.kinks)} Jacobian entries sit at points where the "
+                      f"function is not differentiable (first: input {i}, element {element}); "
                       "they were not counted as wrong gradients", stacklevel=2)
-    return True
+    return _verdict(result, raise_exception)
+
+
+def compare_second_order(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, grad_outputs=None,
+                         seed=0):
+    """What gradgradcheck checks, as a Comparison: the gradient recorded for double backward
+    (create_graph=True) equals the plain one, and its Jacobian with respect to the inputs and
+    to v = `grad_outputs` agrees with finite differences.
+
+    v is random by default (fixed by `seed`): with v = 1 the gradient of softmax is identically
+    0 and would hide any mistake in its second derivative. v is differentiated too, so the
+    backward rules are checked as functions of the incoming gradient (the rules of the ops that
+    backward itself records, such as ScatterAdd for indexing, run here)."""
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if grad_outputs is None:
+        shape = _output(fn, inputs, "gradgradcheck").shape
+        grad_outputs = np.random.default_rng(seed).standard_normal(shape)
+    v = Tensor(np.asarray(getattr(grad_outputs, "data", grad_outputs)), dtype=np.float64,
+               requires_grad=True)
+    y = fn(*inputs)
+    plain = [None] * len(checked)
+    if y.requires_grad:
+        plain = grad(y, [inputs[i] for i in checked], grad_outputs=v.data, allow_unused=True)
+    recorded = first_derivatives(fn, inputs, v, wrt=checked)
+    for i, p, r in zip(checked, plain, recorded):
+        p = np.zeros(r.shape) if p is None else p.data
+        # the same arithmetic on Tensors instead of arrays: equal but for float32 rounding
+        if not np.allclose(r.data, p, rtol=1e-6, atol=1e-9, equal_nan=True):
+            return Comparison(failure=f"the gradient of input {i} recorded for double backward "
+                              "(create_graph=True) differs from the plain one by up to "
+                              f"{float(np.max(np.abs(r.data - p)))!r}")
+
+    def first(*args):
+        grads = first_derivatives(fn, args[:-1], args[-1], wrt=checked)
+        parts = [g.reshape(-1) for g in grads]
+        return parts[0] if len(parts) == 1 else concatenate(parts)
+    return compare_jacobians(first, list(inputs) + [v], eps, atol, rtol, where="gradgradcheck",
+                             names=lambda i: "grad_outputs" if i == len(inputs) else f"input {i}")
 
 
 def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
                   grad_outputs=None, seed=0):
-    """Check second derivatives: gradcheck of x -> grad(fn(x), x, v, create_graph=True) for a
-    fixed random v (or `grad_outputs`), so every Hessian-vector product is compared."""
+    """Check second derivatives: gradcheck of x, v -> grad(fn(x), x, v, create_graph=True) for
+    a random v (fixed by `seed`) or `grad_outputs`, so every Hessian-vector product is compared
+    (and the gradient's dependence on v); the recorded gradient must equal the plain one."""
     single = isinstance(inputs, Tensor)
     inputs = _float64_copies([inputs] if single else list(inputs), "gradgradcheck")
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if grad_outputs is None:
-        shape = _output_array(fn, inputs, "gradgradcheck").shape
-        grad_outputs = np.random.default_rng(seed).standard_normal(shape)
-
-    def first_derivatives(*xs):
-        y = fn(*xs)
-        if not y.requires_grad:
-            return Tensor(np.zeros(sum(xs[i].size for i in checked)))
-        grads = grad(y, [xs[i] for i in checked], grad_outputs=grad_outputs,
-                     create_graph=True, allow_unused=True)
-        parts = [Tensor(np.zeros(xs[i].size)) if g is None else g.reshape(-1)
-                 for i, g in zip(checked, grads)]
-        return parts[0] if len(parts) == 1 else concatenate(parts)
-
-    try:
-        return gradcheck(first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol)
-    except GradcheckError as exc:
-        if raise_exception:
-            raise GradcheckError(f"gradgradcheck (second derivatives): {exc}") from None
-        return False
-
+    result = compare_second_order(fn, inputs, eps, atol, rtol, grad_outputs, seed)
+    return _verdict(result, raise_exception, "gradgradcheck (second derivatives): ")

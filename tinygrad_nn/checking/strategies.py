@@ -31,8 +31,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..autograd import Function
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from ..tensor import Tensor
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .sampling import Draw, Domain
 
 __all__ = ["shapes", "broadcastable_shapes", "arrays", "assert_gradients_match", "gradient_test"]
 
@@ -51,36 +52,31 @@ def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_s
         max_side=max_side).map(lambda drawn: list(drawn.input_shapes))
 
 
-def _floats(low, high, dtype):
-    """Floats that `dtype` holds exactly, in [low, high] (the bounds rounded inward); None if
-    there are none."""
-    dtype = np.dtype(dtype)
-    low_held, high_held = dtype.type(low), dtype.type(high)
-    if low_held < low:
-        low_held = np.nextafter(low_held, dtype.type(np.inf))
-    if high_held > high:
-        high_held = np.nextafter(high_held, dtype.type(-np.inf))
-    if low_held > high_held:
-        return None
-    return st.floats(float(low_held), float(high_held), width=dtype.itemsize * 8,
-                     allow_nan=False, allow_infinity=False, allow_subnormal=False)
+class HypothesisDraw(Draw):
+    """The choices of `sampling.Draw` made by hypothesis (`data` from `st.data()`), so that
+    the op table's cases run as property tests and shrink."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def integers(self, low, high):
+        return self.data.draw(st.integers(low, high))
+
+    def seed(self):
+        return self.data.draw(st.integers(0, 2 ** 32 - 1), label="seed of the values")
 
 
 def arrays(shape, dtype=np.float64, elements=(-10.0, 10.0), avoid=(), min_distance=1e-3):
     """Arrays of `shape` (a tuple or a strategy of tuples) whose values lie in
     [low, high] = `elements` and at least `min_distance` from every point of `avoid` (kinks such
-    as 0 for abs and relu, poles such as 0 for 1/x), drawn from the intervals between them."""
+    as 0 for abs and relu, poles such as 0 for 1/x), spread uniformly over the intervals between
+    them (values from a NumPy Generator whose seed hypothesis draws: never one constant)."""
     low, high = elements
-    margin = min_distance * (1 + 1e-9)  # so that |x - point| >= min_distance survives rounding
-    edges = [low]
-    for point in sorted(avoid):
-        edges += [point - margin, point + margin]
-    edges.append(high)
-    intervals = [_floats(a, b, dtype) for a, b in zip(edges[::2], edges[1::2]) if a <= b]
-    intervals = [floats for floats in intervals if floats is not None]
-    if not intervals:
-        raise ValueError(f"arrays: no value in {elements} is {min_distance} away from {avoid}")
-    return hnp.arrays(dtype, shape, elements=st.one_of(intervals))
+    domain = Domain(low, high, tuple(avoid), min_distance)
+    domain.intervals(dtype)  # a domain with nothing left raises now, not at the first draw
+    shapes = shape if isinstance(shape, st.SearchStrategy) else st.just(tuple(shape))
+    return st.tuples(shapes, st.integers(0, 2 ** 32 - 1)).map(
+        lambda drawn: domain.sample(np.random.default_rng(drawn[1]), drawn[0], dtype))
 
 
 def _as_input(x):

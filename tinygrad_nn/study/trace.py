@@ -12,7 +12,7 @@ needs none). Norms are Frobenius norms.
 """
 import numpy as np
 
-from ..autograd import fit_gradient, observers
+from ..autograd import observers, sum_to_shape
 from ..tensor import Tensor
 from .viz import parameter_names
 
@@ -57,7 +57,7 @@ class BackwardTrace:
                 continue
             g = _array(g)
             if g.shape != x.shape:  # what the input receives: the engine sums it to its shape
-                g = fit_gradient(g, x)
+                g = sum_to_shape(g, x.shape)
             norms.append(_norm(g))
         self._records.append({
             "step": len(self._records),

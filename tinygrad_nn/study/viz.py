@@ -7,6 +7,8 @@ One box per op with its name and output shape; leaves labelled with their parame
 known, other inputs and constants with their shape; edges run from inputs to the op that used
 them. The walk is iterative, so any depth works; a graph of more than `max_nodes` ops is cut to
 the `max_nodes` ops nearest the output, and one "… k more ops" node stands for the rest.
+A picture in pixels (.png, .jpg, ...) is kept small enough to open and draw quickly: at most
+`RASTER_MAX_PIXELS` on a side and `RASTER_MAX_OPS` op boxes; a larger graph belongs in an SVG.
 """
 import os
 import shutil
@@ -18,6 +20,11 @@ from ..autograd import topological_order
 from ..tensor import Tensor
 
 __all__ = ["to_dot", "render", "parameter_names"]
+
+RASTER_FORMATS = {"png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "ico"}
+RASTER_MAX_OPS = 100
+RASTER_MAX_PIXELS = 8192  # on the longer side; Graphviz shrinks the drawing to fit
+_RASTER_DPI = 96
 
 _NO_GRAPHVIZ = ("render() needs Graphviz's `dot` program to draw {fmt!r} files, and neither the "
                 "`graphviz` Python package nor `dot` on PATH was found: install Graphviz "
@@ -59,12 +66,20 @@ def to_dot(tensor, params=None, show_grads=False, max_nodes=500):
     `.grad` (call after backward). max_nodes: at most this many op boxes, the newest ones (those
     nearest the output); the older ops are summarised by one node that names how many there are.
     """
+    return _to_dot(tensor, params, show_grads, max_nodes)[0]
+
+
+def _to_dot(tensor, params, show_grads, max_nodes, graph_attributes=""):
+    """(to_dot's text, with `graph_attributes` added to the graph, and the number of op boxes
+    drawn)."""
     names = parameter_names(params)
     ops = topological_order([tensor.grad_fn]) if tensor.grad_fn is not None else []
     drawn = ops[:max_nodes]
     op_ids = {node: f"op{i}" for i, node in enumerate(drawn)}
     leaf_ids = {}
     lines = ["digraph autograd {", '  node [fontname="Helvetica", fontsize=10];']
+    if graph_attributes:
+        lines.append(f"  graph [{graph_attributes}];")
 
     def leaf_id(x):
         """The node of a leaf tensor, declared on first sight (a leaf used twice is one node)."""
@@ -107,18 +122,32 @@ def to_dot(tensor, params=None, show_grads=False, max_nodes=500):
         lines.append(f"  more [label={_quote(f'… {len(ops) - len(drawn)} more ops')}, "
                      "shape=box, style=dashed];")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", len(drawn)
 
 
 def render(tensor, path, params=None, show_grads=False, max_nodes=500):
     """Draw the graph of `tensor` into `path`, in the format its suffix names (.svg, .png, .pdf,
     ...; .dot or .gv writes the DOT text). Uses the `graphviz` package if importable, else the
-    `dot` program; raises RuntimeError naming what to install if neither is there."""
+    `dot` program; raises RuntimeError naming what to install if neither is there.
+
+    A picture in pixels is at most RASTER_MAX_PIXELS on its longer side (shrunk to fit); one
+    that would hold more than RASTER_MAX_OPS op boxes raises ValueError, before anything is
+    drawn or written, saying to use .svg or a smaller max_nodes."""
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1][1:].lower()
     if not fmt:
         raise ValueError(f"render: {path!r} has no suffix to tell the format (.svg, .png, .pdf)")
-    dot = to_dot(tensor, params=params, show_grads=show_grads, max_nodes=max_nodes)
+    raster = fmt in RASTER_FORMATS
+    inches = RASTER_MAX_PIXELS / _RASTER_DPI
+    dot, drawn = _to_dot(tensor, params, show_grads, max_nodes,
+                         f'size="{inches:.4g},{inches:.4g}", dpi={_RASTER_DPI}' if raster else "")
+    if raster and drawn > RASTER_MAX_OPS:
+        raise ValueError(
+            f"render: a .{fmt} picture of {drawn} ops (more than {RASTER_MAX_OPS}) would have "
+            f"text too small to read once shrunk to {RASTER_MAX_PIXELS} pixels on a side. "
+            f"Save it as .svg instead ({path!r} -> "
+            f"{os.path.splitext(path)[0] + '.svg'!r}: zoomable, any size, opens in a browser), "
+            f"or pass max_nodes={RASTER_MAX_OPS} to draw only the ops nearest the output")
     if fmt in ("dot", "gv"):
         with open(path, "w", encoding="utf-8") as f:
             f.write(dot)
