@@ -233,7 +233,7 @@ def run(args) -> int:
         rows.append(time_workload(workload, loaded, failures))
     cnn_contenders = implementing(loaded, "cnn_step", notes)
     rows.append(time_workload(cnn_workload(settings), cnn_contenders, failures))
-    rows += deep_chain_rows(settings, loaded, failures, notes)
+    rows += deep_chain_rows(settings, implementing(loaded, "deep_chain", notes), failures, notes)
     label = f"{settings.memory_steps} SGD steps, B=1024: peak memory"
     rows.append(memory_row(label, "mlp-steps", settings.memory_steps, loaded))
 

@@ -19,6 +19,7 @@ from .transforms import jvp, vjp, jacfwd, jacrev
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
 from .serialization import save, load
+from .jit import jit
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn", "arange",
@@ -26,7 +27,7 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "call", "GradcheckError", "gradcheck", "gradgradcheck", "jacobian", "hessian", "hvp",
            "jvp", "vjp", "jacfwd", "jacrev", "trace", "detect_anomaly", "viz", "nn", "optim",
            "data", "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
-           "uniform"]
+           "uniform", "jit"]
 __all__ += [name for name in _functional.__all__ if name not in __all__]
 
 
@@ -34,7 +35,6 @@ __all__ += [name for name in _functional.__all__ if name not in __all__]
 _PYTORCH_NAMES = {"cat": "tg.concatenate(tensors, axis=0)", "tensor": "tg.Tensor(data)",
                   "from_numpy": "tg.Tensor(array)", "clamp": "tg.clip(x, lo, hi)",
                   "manual_seed": "rng=np.random.default_rng(seed) where randomness is drawn",
-                  "zeros_like": "tg.zeros(*x.shape)", "ones_like": "tg.ones(*x.shape)",
                   "permute": "tg.transpose(x, *axes)"}
 
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 MODULES = {
     "numpy": "benchmarks.contenders.numpy_by_hand",
     "tinygrad_nn": "benchmarks.contenders.tinygrad_nn_api",
+    "tinygrad_nn (jit)": "benchmarks.contenders.tinygrad_nn_jit",
     "torch": "benchmarks.contenders.torch_cpu",
     "mygrad": "benchmarks.contenders.mygrad_api",
     "autograd": "benchmarks.contenders.hips_autograd",

@@ -1,4 +1,7 @@
-"""tinygrad_nn, used only through its public API, as its users would write it."""
+"""tinygrad_nn, used only through its public API, as its users would write it.
+
+Each workload's step is a function passed through `compile` before it is timed: as it is here,
+or captured and replayed by `tg.jit` (the `tinygrad_nn (jit)` contender)."""
 
 import numpy as np
 
@@ -23,10 +26,14 @@ def version() -> str:
     return tg.__version__
 
 
-def op_overhead(x, w, b) -> Bench:
+def as_written(step):
+    return step
+
+
+def op_overhead(x, w, b, compile=as_written) -> Bench:
     x, w, b = (tg.Tensor(array, requires_grad=True) for array in (x, w, b))
 
-    def run():
+    def forward_backward():
         for leaf in (x, w, b):
             leaf.zero_grad()
         h = x
@@ -34,7 +41,12 @@ def op_overhead(x, w, b) -> Bench:
             h = ((h * w + b).tanh() * 1.5 + 0.25).sigmoid().exp() * 0.5
         total = h.sum()
         total.backward()
-        return total.item()
+        return total
+
+    step = compile(forward_backward)
+
+    def run():
+        return step().item()
 
     def check_values(total):
         return {"output": total, "x grad": x.grad, "w grad": w.grad, "b grad": b.grad}
@@ -42,22 +54,27 @@ def op_overhead(x, w, b) -> Bench:
     return Bench(run, check_values)
 
 
-def sgd_step(model, loss_fn, inputs, targets, lr):
+def sgd_step(model, loss_fn, inputs, targets, lr, compile=as_written):
     """`run()`: one training step of `model` (forward, loss, backward, SGD update); returns
     the loss as a float."""
     optimizer = tg.optim.SGD(model.parameters(), lr=lr)
 
-    def run():
+    def train_step(x, y):
         optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
+        loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
-        return loss.item()
+        return loss
+
+    step = compile(train_step)
+
+    def run():
+        return step(inputs, targets).item()
 
     return run
 
 
-def mlp_step(problem) -> Bench:
+def mlp_step(problem, compile=as_written) -> Bench:
     layers = []
     for (weight, bias), activation in zip(problem.weights, problem.activations):
         dense = tg.nn.Dense(*weight.shape, rng=np.random.default_rng(0))
@@ -71,7 +88,7 @@ def mlp_step(problem) -> Bench:
     inputs = tg.Tensor(problem.inputs)
     targets = tg.Tensor(problem.targets)
 
-    run = sgd_step(model, loss_fn, inputs, targets, problem.lr)
+    run = sgd_step(model, loss_fn, inputs, targets, problem.lr, compile)
 
     def check_values(loss):
         dense_layers = [layer for layer in model if isinstance(layer, tg.nn.Dense)]
@@ -99,7 +116,7 @@ def deep_chain(start, length) -> Bench:
     return Bench(run, check_values)
 
 
-def cnn_step(problem) -> Bench:
+def cnn_step(problem, compile=as_written) -> Bench:
     layers = []
     for weight, bias in problem.convs:
         conv = tg.nn.Conv2d(weight.shape[1], weight.shape[0], CNN_KERNEL, padding=CNN_PADDING)
@@ -111,7 +128,7 @@ def cnn_step(problem) -> Bench:
     model = tg.nn.Sequential(*layers, tg.nn.Flatten(), dense)
     inputs = tg.Tensor(problem.inputs)
     targets = tg.Tensor(problem.targets)
-    run = sgd_step(model, tg.nn.CrossEntropyLoss(), inputs, targets, problem.lr)
+    run = sgd_step(model, tg.nn.CrossEntropyLoss(), inputs, targets, problem.lr, compile)
 
     def check_values(loss):
         parameters = model.parameters()
