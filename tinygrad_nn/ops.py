@@ -560,8 +560,8 @@ def _erf(x):
     term = s.copy()
     total = s.copy()
     for n in range(34):
-        term *= 2 * s2 / (2 * n + 3)
-        total += term
+        term = term * (2 * s2 / (2 * n + 3))  # (out of place: tg.jit replays it)
+        total = total + term
     out[near] = (2 / math.sqrt(math.pi)) * np.exp(-s2) * total
     far = ~near & (size < 6)
     s = size[far]
@@ -571,7 +571,8 @@ def _erf(x):
     out[far] = 1 - np.exp(-s * s) / (math.sqrt(math.pi) * fraction)
     dtype = np.asarray(x).dtype  # float32 in, float32 out; Python numbers in float64
     dtype = dtype if dtype.kind == "f" else np.float64
-    return np.copysign(out, x64).astype(dtype, copy=False)
+    out = np.copysign(out, x64)
+    return out if out.dtype == dtype else out.astype(dtype)
 
 
 class Erf(_Times, Op):
