@@ -60,7 +60,8 @@ def test_erf_is_accurate_to_a_few_ulps():
 
 JIT_CASES = {
     "erf_gelu": lambda y, w: (tg.erf(y * w) + tg.gelu(y * w, "tanh") + tg.gelu(y - w)).sum(),
-    "products_with_zeros": lambda y, w: tg.prod(y * w, axis=1).sum() + tg.cumprod(y * w).sum(),
+    "prod_with_zeros": lambda y, w: tg.prod(y * w, axis=1).sum(),
+    "cumprod_with_zeros": lambda y, w: tg.cumprod(y * w).sum(),
     "pad": lambda y, w: (tg.pad(y * w, 1, mode="reflect") ** 2).sum(),
     "sort_einsum": lambda y, w: (tg.sort(y * w, axis=None) * np.arange(6)).sum()
     + tg.einsum("ij,kj->", y, w),

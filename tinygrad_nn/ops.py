@@ -777,14 +777,12 @@ class LogSoftmax(Op):
 def _one_at_a_time(a, axes):
     """(mask, ...) for every position along `axes`: a bool array, True at that position of each
     slice. Backward rules use it where a quotient form would divide by a zero input."""
-    mask_shape = tuple(n if i in axes else 1 for i, n in enumerate(a.shape))
+    grids = [np.arange(a.shape[ax]).reshape([-1 if i == ax else 1 for i in range(a.ndim)])
+             for ax in axes]
+    everywhere = np.ones([1] * a.ndim, dtype=bool)
     for position in np.ndindex(*(a.shape[ax] for ax in axes)):
-        here = np.zeros(mask_shape, dtype=bool)
-        index = [0] * a.ndim
-        for ax, p in zip(axes, position):
-            index[ax] = p
-        here[tuple(index)] = True
-        yield here
+        yield functools.reduce(np.logical_and, (g == p for g, p in zip(grids, position)),
+                               everywhere)
 
 
 class Prod(Op):
