@@ -33,6 +33,17 @@ def test_circles_with_mini_batches():
     assert result["train_accuracy"] >= 0.95 and result["test_accuracy"] >= 0.95
 
 
+@pytest.mark.parametrize("example, flags", [
+    (circles, ["--epochs", "40", "--batch-size", "64"]),   # a last batch of another shape
+    (spirals, ["--epochs", "20"]),
+])
+def test_training_through_tg_jit_equals_eager_training_bit_for_bit(example, flags):
+    replayed = example.main(["--quiet", *flags])
+    eager = example.main(["--quiet", "--no-jit", *flags])
+    assert replayed["losses"] == eager["losses"]
+    assert replayed["test_losses"] == eager["test_losses"]
+
+
 def test_spirals_reaches_95_percent_training_and_held_out():
     result = spirals.main(["--quiet", "--no-progress"])
     assert result["train_accuracy"] >= 0.95 and result["test_accuracy"] >= 0.95

@@ -80,7 +80,7 @@ def plot_path(text):
 
 def make_parser(prog, description, epochs, lr, batch_size=None, seed=0, epochs_help=None):
     """An ArgumentParser with the flags every example takes: --epochs, --lr, --batch-size,
-    --seed, --plot, --quiet, --no-progress, --print-every and --detect-anomaly."""
+    --seed, --plot, --quiet, --no-progress, --print-every, --no-jit and --detect-anomaly."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--epochs", type=positive_int, default=epochs,
                         help=epochs_help or f"passes over the training set (default {epochs})")
@@ -100,6 +100,9 @@ def make_parser(prog, description, epochs, lr, batch_size=None, seed=0, epochs_h
     parser.add_argument("--print-every", type=positive_int, default=None, metavar="N",
                         help="without a progress bar, print the losses every N epochs "
                         "(default: epochs / 10)")
+    parser.add_argument("--no-jit", action="store_true",
+                        help="compute each step's loss and gradients eagerly instead of replaying "
+                             "them with tg.jit (to compare; implied by --detect-anomaly)")
     parser.add_argument("--detect-anomaly", action="store_true",
                         help="train under tg.detect_anomaly(): stop at the first op that makes "
                         "a NaN or inf, naming it (slower)")
@@ -200,6 +203,17 @@ def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=N
     progress = Progress(args.epochs, batches, every=args.print_every or max(args.epochs // 10, 1),
                         quiet=args.quiet, bar=not args.no_progress, name=name)
     anomaly = tg.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
+
+    def loss_and_gradients(inputs, targets):
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        return loss
+
+    if not (args.no_jit or args.detect_anomaly):
+        # captured once per batch shape, then replayed as flat NumPy (docs/jit.md); the update
+        # stays eager so that a non-finite loss stops training before it
+        loss_and_gradients = tg.jit(loss_and_gradients)
     start = time.perf_counter()
     # overflow shows up below as a non-finite loss, reported once with what to do about it,
     # rather than as NumPy warnings from inside the ops
@@ -210,13 +224,10 @@ def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=N
             for batch, (inputs, targets) in enumerate(
                     tg.data.batches(train_set.X, train_set.targets, batch_size, rng=rng),
                     start=1):
-                optimizer.zero_grad()
-                loss = loss_fn(model(inputs), targets)
-                value = loss.item()
+                value = loss_and_gradients(inputs, targets).item()
                 if not math.isfinite(value):
                     progress.close()
                     raise _non_finite_loss(value, epoch, batch, batches, args)
-                loss.backward()
                 optimizer.step()
                 total += value * len(inputs)
                 progress.batch_done()
