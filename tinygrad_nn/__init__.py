@@ -5,15 +5,17 @@
     (x * x).sum().backward()
     x.grad  # Tensor([2. 4.], dtype=float32)
 """
-from .tensor import Tensor, get_default_dtype, set_default_dtype, zeros, ones, randn, arange
+from .tensor import (Tensor, get_default_dtype, set_default_dtype, zeros, ones, randn, arange,
+                     full, zeros_like, ones_like, eye, linspace, rand, uniform)
 from .autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad,
                        call)
-from .functional import (sum, mean, max, min, var, exp, log, sqrt, abs, tanh, sigmoid, relu,
-                         leaky_relu, softmax, log_softmax, clip, reshape, transpose, flatten,
-                         matmul, concatenate, stack, where, maximum, minimum, linear,
-                         cross_entropy, unsqueeze, squeeze, argmax, argmin, conv2d, max_pool2d,
-                         avg_pool2d)
+# every op as a function (sum, exp, ..., einsum, pad, sort): the list is functional.__all__
+from .functional import *  # noqa: F401,F403
+from . import functional as _functional
+# tg.trace stays the study tool imported below; the matrix trace is Tensor.trace(), np.trace(t)
+# and tg.functional.trace.
 from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
+from .transforms import jvp, vjp, jacfwd, jacrev
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
 from .serialization import save, load
@@ -22,20 +24,17 @@ from .jit import jit
 __version__ = "0.1.0"
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn", "arange",
            "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
-           "call", "sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh",
-           "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape",
-           "transpose", "flatten", "matmul", "concatenate", "stack", "where", "maximum",
-           "minimum", "linear", "cross_entropy", "unsqueeze", "squeeze", "argmax", "argmin",
-           "conv2d", "max_pool2d", "avg_pool2d", "GradcheckError", "gradcheck", "gradgradcheck",
-           "jacobian", "hessian", "hvp", "trace", "detect_anomaly", "viz", "nn", "optim", "data",
-           "save", "load", "jit"]
+           "call", "GradcheckError", "gradcheck", "gradgradcheck", "jacobian", "hessian", "hvp",
+           "jvp", "vjp", "jacfwd", "jacrev", "trace", "detect_anomaly", "viz", "nn", "optim",
+           "data", "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
+           "uniform", "jit"]
+__all__ += [name for name in _functional.__all__ if name not in __all__]
 
 
 # PyTorch's package-level names that tinygrad_nn spells otherwise.
 _PYTORCH_NAMES = {"cat": "tg.concatenate(tensors, axis=0)", "tensor": "tg.Tensor(data)",
                   "from_numpy": "tg.Tensor(array)", "clamp": "tg.clip(x, lo, hi)",
                   "manual_seed": "rng=np.random.default_rng(seed) where randomness is drawn",
-                  "zeros_like": "tg.zeros(*x.shape)", "ones_like": "tg.ones(*x.shape)",
                   "permute": "tg.transpose(x, *axes)"}
 
 

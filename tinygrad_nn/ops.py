@@ -334,6 +334,310 @@ class Where(Op):
         (cond,) = ctx.saved_tensors
         return None, call(Where, cond, g, 0), call(Where, cond, 0, g)
 
+class _Times:
+    """Mixin for an op y = function(a) whose derivative is a function of a: forward saves a,
+    backward is g · derivative(a) (written as backward rules are: NumPy operators and call)."""
+    @classmethod
+    def forward(cls, ctx, a):
+        ctx.save_for_backward(a)
+        return cls.function(a)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (a,) = ctx.saved_tensors
+        return _times(g, cls.derivative(a))
+
+
+class _Over(_Times):
+    """Mixin as _Times for a derivative 1 / divisor(a): backward is g / divisor(a), exactly 0
+    where g is 0 even at a pole (see _safe_divide)."""
+    @classmethod
+    def backward(cls, ctx, g):
+        (a,) = ctx.saved_tensors
+        return _safe_divide(g, cls.divisor(a))
+
+
+class Sin(_Times, Op):
+    """sin a;  d/da = cos a"""
+    function = np.sin
+    derivative = staticmethod(lambda a: call(Cos, a))
+
+
+class Cos(_Times, Op):
+    """cos a;  d/da = -sin a"""
+    function = np.cos
+    derivative = staticmethod(lambda a: -call(Sin, a))
+
+
+class Tan(Op):
+    """tan a;  d/da = 1 + tan² a"""
+    @staticmethod
+    def forward(ctx, a):
+        y = np.tan(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 + y * y)
+
+
+class Arcsin(_Over, Op):
+    """arcsin a, a in [-1, 1];  d/da = 1 / √(1 - a²)"""
+    function = np.arcsin
+    divisor = staticmethod(lambda a: call(Sqrt, 1 - a * a))
+
+
+class Arccos(_Over, Op):
+    """arccos a, a in [-1, 1];  d/da = -1 / √(1 - a²)"""
+    function = np.arccos
+    divisor = staticmethod(lambda a: -call(Sqrt, 1 - a * a))
+
+
+class Arctan(_Over, Op):
+    """arctan a;  d/da = 1 / (1 + a²)"""
+    function = np.arctan
+    divisor = staticmethod(lambda a: 1 + a * a)
+
+
+class Arctan2(Op):
+    """arctan2(a, b), the angle of the point (x=b, y=a);  d/da = b / (a² + b²),
+    d/db = -a / (a² + b²)"""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        g = _safe_divide(g, a * a + b * b)
+        return (g * b if need_a else None), (-g * a if need_b else None)
+
+
+class Sinh(_Times, Op):
+    """sinh a;  d/da = cosh a"""
+    function = np.sinh
+    derivative = staticmethod(lambda a: call(Cosh, a))
+
+
+class Cosh(_Times, Op):
+    """cosh a;  d/da = sinh a"""
+    function = np.cosh
+    derivative = staticmethod(lambda a: call(Sinh, a))
+
+
+class Arcsinh(_Over, Op):
+    """arcsinh a;  d/da = 1 / √(a² + 1)"""
+    function = np.arcsinh
+    divisor = staticmethod(lambda a: call(Sqrt, a * a + 1))
+
+
+class Arccosh(_Over, Op):
+    """arccosh a, a >= 1;  d/da = 1 / √(a² - 1)"""
+    function = np.arccosh
+    divisor = staticmethod(lambda a: call(Sqrt, a * a - 1))
+
+
+class Arctanh(_Over, Op):
+    """arctanh a, a in (-1, 1);  d/da = 1 / (1 - a²)"""
+    function = np.arctanh
+    divisor = staticmethod(lambda a: 1 - a * a)
+
+
+class Log1p(_Over, Op):
+    """log(1 + a), exact for tiny a;  d/da = 1 / (1 + a)"""
+    function = np.log1p
+    divisor = staticmethod(lambda a: 1 + a)
+
+
+class Expm1(Op):
+    """e^a - 1, exact for tiny a;  d/da = e^a = output + 1"""
+    @staticmethod
+    def forward(ctx, a):
+        y = np.expm1(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return _times(g, y + 1)
+
+
+class Sign(Op):
+    """-1, 0 or 1 by the sign of a;  d/da = 0 (as in PyTorch; the piecewise-constant ops
+    floor, ceil and round share this backward)"""
+    @staticmethod
+    def forward(ctx, a):
+        return np.sign(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return call(Where, False, g, 0)  # zeros of g's shape and dtype, 0 even where g is inf
+
+
+class Floor(Sign):
+    """the largest integer <= a;  d/da = 0"""
+    @staticmethod
+    def forward(ctx, a):
+        return np.floor(a)
+
+
+class Ceil(Sign):
+    """the smallest integer >= a;  d/da = 0"""
+    @staticmethod
+    def forward(ctx, a):
+        return np.ceil(a)
+
+
+class Round(Sign):
+    """a rounded to `decimals` places, halves to even (as np.round);  d/da = 0"""
+    @staticmethod
+    def forward(ctx, a, *, decimals):
+        return np.round(a, decimals)
+
+
+class Mod(Op):
+    """a mod b with the sign of b (np.mod, Python's %): a - b·floor(a/b);  d/da = 1,
+    d/db = -floor(a/b) (a constant between the jumps)"""
+    @staticmethod
+    def forward(ctx, a, b):
+        quotient = np.floor_divide(a, b)
+        ctx.save_for_backward(quotient)
+        return np.mod(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (quotient,) = ctx.saved_tensors
+        return g, (-_times(g, quotient) if ctx.needs_input_grad[1] else None)
+
+
+class Hypot(Op):
+    """√(a² + b²) without overflow;  d/da = a / hypot, d/db = b / hypot"""
+    @staticmethod
+    def forward(ctx, a, b):
+        y = np.hypot(a, b)
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        g = _safe_divide(g, y)
+        return (g * a if need_a else None), (g * b if need_b else None)
+
+
+class LogAddExp(Op):
+    """log(e^a + e^b) without overflow;  d/da = e^(a - out), d/db = e^(b - out)"""
+    @staticmethod
+    def forward(ctx, a, b):
+        y = np.logaddexp(a, b)
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return ((g * call(Exp, a - y) if need_a else None),
+                (g * call(Exp, b - y) if need_b else None))
+
+
+def _erf(x):
+    """erf(x) to 2e-15 in float64 with NumPy alone: the series
+    2/√π e^(-x²) Σ (2x²)^n x / (1·3···(2n+1)) (all terms positive: no cancellation) for |x| < 2.5,
+    the continued fraction of erfc for 2.5 <= |x| < 6, and ±1 beyond (erfc(6) < 1e-16)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    size = np.abs(x64)
+    out = np.ones_like(x64)
+    near = size < 2.5
+    s = size[near]
+    s2 = s * s
+    term = s.copy()
+    total = s.copy()
+    for n in range(34):
+        term = term * (2 * s2 / (2 * n + 3))  # (out of place: tg.jit replays it)
+        total = total + term
+    out[near] = (2 / math.sqrt(math.pi)) * np.exp(-s2) * total
+    far = ~near & (size < 6)
+    s = size[far]
+    fraction = s.copy()
+    for k in range(24, 0, -1):
+        fraction = s + (k / 2) / fraction
+    out[far] = 1 - np.exp(-s * s) / (math.sqrt(math.pi) * fraction)
+    dtype = np.asarray(x).dtype  # float32 in, float32 out; Python numbers in float64
+    dtype = dtype if dtype.kind == "f" else np.float64
+    out = np.copysign(out, x64)
+    return out if out.dtype == dtype else out.astype(dtype)
+
+
+class Erf(_Times, Op):
+    """the error function (2/√π) ∫₀^a e^(-t²) dt;  d/da = (2/√π) e^(-a²)"""
+    function = staticmethod(_erf)
+    derivative = staticmethod(lambda a: call(Exp, -(a * a)) * (2 / math.sqrt(math.pi)))
+
+
+class Softplus(Op):
+    """log(1 + e^(beta·a)) / beta without overflow (PyTorch's softplus);
+    d/da = sigmoid(beta·a)"""
+    @staticmethod
+    def forward(ctx, a, *, beta):
+        ctx.beta = beta
+        ctx.save_for_backward(a)
+        return np.logaddexp(0, a * beta) / beta
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * call(Sigmoid, a * ctx.beta)
+
+
+class Elu(Op):
+    """a where a > 0, else alpha (e^a - 1);  d/da = 1 where a > 0, else out + alpha"""
+    @staticmethod
+    def forward(ctx, a, *, alpha):
+        ctx.alpha = alpha
+        positive = a > 0
+        y = np.where(positive, a, alpha * np.expm1(np.minimum(a, 0)))
+        ctx.save_for_backward(positive, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        positive, y = ctx.saved_tensors
+        return call(Where, positive, g, g * (y + ctx.alpha))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+class Gelu(Op):
+    """a Φ(a), Φ the standard normal CDF: 'none' uses erf, 'tanh' PyTorch's approximation
+    ½ a (1 + tanh(√(2/π) (a + 0.044715 a³)));  d/da = Φ(a) + a φ(a) (exact form)"""
+    @staticmethod
+    def forward(ctx, a, *, approximate):
+        ctx.approximate = approximate
+        ctx.save_for_backward(a)
+        if approximate == "tanh":
+            return 0.5 * a * (1 + np.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a ** 3)))
+        return 0.5 * a * (1 + _erf(a * math.sqrt(0.5)))
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            t = call(Tanh, _SQRT_2_OVER_PI * (a + 0.044715 * a * a * a))
+            slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * (
+                _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a))
+        else:
+            cdf = 0.5 * (1 + call(Erf, a * math.sqrt(0.5)))
+            slope = cdf + a * call(Exp, -0.5 * (a * a)) * (1 / math.sqrt(2 * math.pi))
+        return g * slope
+
 
 # =========================================================================== reductions
 
@@ -414,20 +718,24 @@ class Min(Max):
 
 
 class Var(Op):
-    """population variance (ddof=0) over axes;  d/da = 2 (a - mean) / n"""
+    """variance over axes, Σ (a - mean)² / (n - ddof) (ddof=0: the population variance);
+    d/da = 2 (a - mean) / (n - ddof)"""
     @staticmethod
-    def forward(ctx, a, *, axis, keepdims):
+    def forward(ctx, a, *, axis, keepdims, ddof=0):
         axes = _reduction_axes(axis, a.ndim)
         ctx.axes, ctx.kept_shape = axes, _kept_shape(a.shape, axes)
-        ctx.count = math.prod(a.shape[ax] for ax in axes)
+        ctx.divisor = math.prod(a.shape[ax] for ax in axes) - ddof
+        if ctx.divisor <= 0:
+            raise ValueError(f"var: ddof={ddof} leaves no degrees of freedom for "
+                             f"{ctx.divisor + ddof} values per result")
         ctx.save_for_backward(a)
-        return a.var(axis=axes, keepdims=keepdims)
+        return a.var(axis=axes, keepdims=keepdims, ddof=ddof)
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         centered = a - a.mean(axis=ctx.axes, keepdims=True)
-        return g.reshape(ctx.kept_shape) * (2 / ctx.count) * centered
+        return g.reshape(ctx.kept_shape) * (2 / ctx.divisor) * centered
 
 
 def _softmax_axis(axis, ndim):
@@ -467,6 +775,121 @@ class LogSoftmax(Op):
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         return g - call(Exp, y) * g.sum(axis=ctx.axis, keepdims=True)
+
+def _one_at_a_time(a, axes):
+    """(mask, ...) for every position along `axes`: a bool array, True at that position of each
+    slice. Backward rules use it where a quotient form would divide by a zero input."""
+    grids = [np.arange(a.shape[ax]).reshape([-1 if i == ax else 1 for i in range(a.ndim)])
+             for ax in axes]
+    everywhere = np.ones([1] * a.ndim, dtype=bool)
+    for position in np.ndindex(*(a.shape[ax] for ax in axes)):
+        yield functools.reduce(np.logical_and, (g == p for g, p in zip(grids, position)),
+                               everywhere)
+
+
+class Prod(Op):
+    """product over axes;  d/da_i = the product of the other factors, y / a_i when none is 0"""
+    @staticmethod
+    def forward(ctx, a, *, axis, keepdims):
+        axes = _reduction_axes(axis, a.ndim)
+        ctx.axes, ctx.kept_shape = axes, _kept_shape(a.shape, axes)
+        y = a.prod(axis=axes, keepdims=keepdims)
+        ctx.save_for_backward(a, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, y = ctx.saved_tensors
+        g = g.reshape(ctx.kept_shape)
+        if not (np.asarray(a) == 0).any():
+            return g * y.reshape(ctx.kept_shape) / a
+        # A factor is 0, so y / a_i would divide by it: take each position's product of the
+        # others directly (the input with that position set to 1), one product per position.
+        total = 0
+        for here in _one_at_a_time(a, ctx.axes):
+            others = call(Prod, call(Where, here, 1, a), axis=ctx.axes, keepdims=True)
+            total = total + call(Where, here, g * others, 0)
+        return total
+
+
+def _scan_axis(a, axis, where):
+    """(a, axis) for a scan: axis None scans the flattened input, as NumPy does."""
+    if axis is None:
+        return a.reshape(-1), 0
+    if not isinstance(axis, (int, np.integer)) or not -max(a.ndim, 1) <= axis < max(a.ndim, 1):
+        raise ValueError(f"{where}: axis must be None or an int in [{-a.ndim}, {a.ndim}), "
+                         f"got {axis!r}")
+    return (a.reshape(1) if a.ndim == 0 else a), int(axis) % max(a.ndim, 1)
+
+
+def _reversed_along(x, axis):
+    return x[(slice(None),) * axis + (slice(None, None, -1),)]
+
+
+def _reverse_cumsum(g, axis):
+    """Σ_{j >= i} g_j along axis: the backward of a cumulative sum."""
+    return _reversed_along(call(Cumsum, _reversed_along(g, axis), axis=axis), axis)
+
+
+class Cumsum(Op):
+    """running sum along axis (None: of the flattened input);  d/da_i = Σ_{j >= i} g_j"""
+    @staticmethod
+    def forward(ctx, a, *, axis):
+        ctx.in_shape = a.shape
+        a, ctx.axis = _scan_axis(a, axis, "cumsum")
+        return np.cumsum(a, axis=ctx.axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _reverse_cumsum(g, ctx.axis).reshape(ctx.in_shape)
+
+
+class Cumprod(Op):
+    """running product along axis (None: of the flattened input);
+    d/da_i = Σ_{j >= i} g_j y_j / a_i when no a is 0"""
+    @staticmethod
+    def forward(ctx, a, *, axis):
+        ctx.in_shape = a.shape
+        scanned, ctx.axis = _scan_axis(a, axis, "cumprod")
+        ctx.scan_shape = scanned.shape
+        y = np.cumprod(scanned, axis=ctx.axis)
+        ctx.save_for_backward(a, y)  # a itself, so that create_graph finds the input
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, y = ctx.saved_tensors
+        a, axis = a.reshape(ctx.scan_shape), ctx.axis
+        if not (np.asarray(a) == 0).any():
+            return (_reverse_cumsum(g * y, axis) / a).reshape(ctx.in_shape)
+        # A factor is 0: dy_j/da_i (j >= i) is the running product with a_i set to 1.
+        later = np.arange(a.shape[axis]).reshape([-1 if k == axis else 1 for k in range(a.ndim)])
+        total = 0
+        for i, here in enumerate(_one_at_a_time(a, (axis,))):
+            others = call(Cumprod, call(Where, here, 1, a), axis=axis)
+            share = (call(Where, later >= i, g * others, 0)).sum(axis=axis, keepdims=True)
+            total = total + call(Where, here, share, 0)
+        return total.reshape(ctx.in_shape)
+
+
+class LogSumExp(Op):
+    """log Σ e^a over axes, shifted by the max so it never overflows;
+    d/da = e^(a - out), the softmax"""
+    @staticmethod
+    def forward(ctx, a, *, axis, keepdims):
+        axes = _reduction_axes(axis, a.ndim)
+        ctx.kept_shape = _kept_shape(a.shape, axes)
+        peak = a.max(axis=axes, keepdims=True)
+        peak = np.where(np.isfinite(peak), peak, 0)  # all -inf: log 0 = -inf, not NaN
+        y = np.log(np.exp(a - peak).sum(axis=axes, keepdims=True)) + peak
+        y = y if keepdims else y.reshape([n for i, n in enumerate(a.shape) if i not in axes])
+        ctx.save_for_backward(a, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, y = ctx.saved_tensors
+        return g.reshape(ctx.kept_shape) * call(Exp, a - y.reshape(ctx.kept_shape))
 
 
 # =========================================================================== linear algebra
@@ -578,6 +1001,78 @@ class CrossEntropy(Op):
             return residual * g, None
         return residual * g.reshape(-1, 1), None
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def einsum_subscripts(subscripts, shapes):
+    """The input subscripts (a list, one string per operand) and the output subscript of an
+    einsum, with '...' spelled out as letters and the implicit output (NumPy's: the broadcast
+    axes, then the letters used once, in alphabetical order) made explicit."""
+    subscripts = subscripts.replace(" ", "")
+    inputs, arrow, output = subscripts.partition("->")
+    inputs = inputs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError(f"einsum {subscripts!r}: {len(inputs)} operand subscripts for "
+                         f"{len(shapes)} operands")
+    spare = [c for c in _LETTERS if c not in subscripts]
+    width = max((len(shape) - len(s) + 3 for s, shape in zip(inputs, shapes) if "..." in s),
+                default=0)
+    broadcast = "".join(spare[:width])
+    spelled = []
+    for s, shape in zip(inputs, shapes):
+        if "..." in s:
+            s = s.replace("...", broadcast[width - (len(shape) - len(s) + 3):])
+        if len(s) != len(shape) or (s and not s.isalpha()):
+            raise ValueError(f"einsum {subscripts!r}: subscripts {s!r} do not fit an operand "
+                             f"of shape {shape}")
+        spelled.append(s)
+    if arrow:
+        output = output.replace("...", broadcast)
+    else:
+        letters = "".join(spelled)
+        output = broadcast + "".join(sorted(c for c in set(letters) - set(broadcast)
+                                            if letters.count(c) == 1))
+    return spelled, output
+
+
+class Einsum(Op):
+    """np.einsum(subscripts, *operands);  the gradient of an operand is the einsum of g with the
+    other operands back to that operand's subscripts (an identity matrix for each repeated
+    letter, ones for a letter only it has)"""
+    @staticmethod
+    def forward(ctx, *operands, subscripts):
+        ctx.subscripts = einsum_subscripts(subscripts, [np.shape(x) for x in operands])
+        ctx.save_for_backward(*operands)
+        operand_subscripts, result_subscript = ctx.subscripts
+        return np.einsum(",".join(operand_subscripts) + "->" + result_subscript, *operands)
+
+    @staticmethod
+    def backward(ctx, g):
+        operands = ctx.saved_tensors
+        operand_subscripts, result_subscript = ctx.subscripts
+        used = "".join(operand_subscripts) + result_subscript
+        grads = []
+        for k, (subs, need) in enumerate(zip(operand_subscripts, ctx.needs_input_grad)):
+            if not need:
+                grads.append(None)
+                continue
+            terms = [(result_subscript, g)] + [
+                (s, x) for i, (s, x) in enumerate(zip(operand_subscripts, operands)) if i != k]
+            spare = (c for c in _LETTERS if c not in used)
+            target = ""
+            for axis, c in enumerate(subs):
+                n = operands[k].shape[axis]
+                if c in target:  # a diagonal: put g on it with an identity matrix
+                    fresh = next(spare)
+                    terms.append((c + fresh, np.eye(n, dtype=g.dtype)))
+                    c = fresh
+                elif all(c not in s for s, _ in terms):  # summed over in this operand only
+                    terms.append((c, np.ones(n, dtype=g.dtype)))
+                target += c
+            spec = ",".join(s for s, _ in terms) + "->" + target
+            grads.append(call(Einsum, *(x for _, x in terms), subscripts=spec))
+        return tuple(grads)
+
 
 # =========================================================================== shape and indexing
 
@@ -599,6 +1094,14 @@ def resolve_shape(old_shape, shape):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {old_shape} ({size} "
                          f"elements) into shape {shape} ({known} elements)")
     return shape
+
+
+def normalize_axis(axis, ndim, where):
+    """One axis (an int, negatives allowed) as a non-negative int; ValueError naming `where`."""
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"{where}: axis {axis!r} is out of range for a tensor with {ndim} "
+                         "dimensions")
+    return int(axis) % ndim
 
 
 def normalize_axes(axes, ndim):

@@ -11,7 +11,8 @@ import types
 import numpy as np
 
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn",
-           "arange", "to_constant"]
+           "arange", "to_constant", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
+           "uniform"]
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _default = {"dtype": np.dtype(np.float32)}
@@ -124,7 +125,6 @@ class Tensor:
     # array a node saved was changed after the node saved it.
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_version", "_writes",
                  "__weakref__")
-    __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _as_array(data, dtype)
@@ -176,7 +176,18 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype=None, copy=None):
+        """np.asarray(t): the values, outside the graph (reading them is how to leave it)."""
+        if self.requires_grad:
+            numpy_api.refuse_implicit_conversion(sys._getframe(1))
         return self.data if dtype is None else self.data.astype(dtype)
+
+    # NumPy functions on Tensors run the ops of the same name (numpy_api.py); operators do not
+    # come this way (they call the ops directly).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_api.array_function(func, types, args, kwargs)
 
     def __len__(self):
         if self.data.ndim == 0:
@@ -283,6 +294,8 @@ class Tensor:
     def __neg__(self): return ops.Neg.apply(self)
     def __pos__(self): return self
     def __abs__(self): return ops.Abs.apply(self)
+    def __mod__(self, other): return ops.Mod.apply(self, other)
+    def __rmod__(self, other): return ops.Mod.apply(other, self)
 
     def __lt__(self, other): return ops.compare(np.less, self, other)
     def __le__(self, other): return ops.compare(np.less_equal, self, other)
@@ -311,8 +324,9 @@ class Tensor:
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
     @numpy_keywords
-    def var(self, axis=None, keepdims=False):
-        return ops.Var.apply(self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0):
+        """Variance, Σ (x - mean)² / (n - ddof): ddof=0 (the default) the population variance."""
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def exp(self): return ops.Exp.apply(self)
     def log(self): return ops.Log.apply(self)
@@ -349,8 +363,12 @@ class Tensor:
         axes = _shape_arg(axes, "transpose") if axes else tuple(range(self.ndim))[::-1]
         return ops.Transpose.apply(self, axes=ops.normalize_axes(axes, self.ndim))
 
-    def flatten(self):
-        return self.reshape(-1)
+    def flatten(self, start_axis=0, end_axis=-1):
+        """The axes start_axis..end_axis (all by default) merged into one."""
+        start, end = (ops.normalize_axis(ax, max(self.ndim, 1), "flatten")
+                      for ax in (start_axis, end_axis))
+        shape = self.shape if self.ndim else (1,)
+        return self.reshape(shape[:start] + (-1,) + shape[end + 1:])
 
     def unsqueeze(self, axis):
         """A new axis of size 1 at `axis` (negatives count from the end of the result)."""
@@ -368,6 +386,26 @@ class Tensor:
     def argmin(self, axis=None, keepdims=False):
         """int64 indices of the minima (the first among ties); no gradient."""
         return ops.arg_extremum(np.argmin, self, axis, keepdims, "argmin")
+
+    # The methods below are NumPy's ndarray methods; the functions in functional.py do the work.
+    @numpy_keywords
+    def prod(self, axis=None, keepdims=False): return functional.prod(self, axis, keepdims)
+    @numpy_keywords
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return functional.std(self, axis, keepdims, ddof)
+    @numpy_keywords
+    def cumsum(self, axis=None): return functional.cumsum(self, axis)
+    @numpy_keywords
+    def cumprod(self, axis=None): return functional.cumprod(self, axis)
+    def round(self, decimals=0): return functional.round(self, decimals)
+    def dot(self, other): return functional.dot(self, other)
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return functional.diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return functional.trace(self, offset, axis1, axis2)
+    def repeat(self, repeats, axis=None): return functional.repeat(self, repeats, axis)
+    def swapaxes(self, axis1, axis2): return functional.swapaxes(self, axis1, axis2)
+    def ravel(self): return self.reshape(-1)
 
 
 # ---------------------------------------------------------------------- constructors
@@ -398,6 +436,56 @@ def arange(start, stop=None, step=1, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
 
 
+def full(shape, fill_value, requires_grad=False, dtype=None):
+    """A tensor of `shape` (an int or a tuple) holding fill_value everywhere."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    return _filled(lambda s, dtype: np.full(s, fill_value, dtype=dtype), (shape,), requires_grad,
+                   dtype, "full")
+
+
+def zeros_like(t, requires_grad=False, dtype=None):
+    """Zeros of t's shape and (unless `dtype` is given) t's dtype."""
+    return zeros(np.shape(t), requires_grad=requires_grad, dtype=dtype or _dtype_of(t))
+
+
+def ones_like(t, requires_grad=False, dtype=None):
+    """Ones of t's shape and (unless `dtype` is given) t's dtype."""
+    return ones(np.shape(t), requires_grad=requires_grad, dtype=dtype or _dtype_of(t))
+
+
+def _dtype_of(t):
+    """t's dtype if t is a floating Tensor or array, else the default (as Tensor(t) would)."""
+    dtype = getattr(t, "dtype", None)
+    return dtype if dtype in _FLOAT_DTYPES else get_default_dtype()
+
+
+def eye(N, M=None, k=0, requires_grad=False, dtype=None):
+    """An N x M matrix (M defaults to N) with ones on the k-th diagonal (np.eye)."""
+    dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
+    return Tensor(np.eye(N, M, k, dtype=dtype), requires_grad=requires_grad)
+
+
+def linspace(start, stop, num=50, endpoint=True, requires_grad=False, dtype=None):
+    """`num` evenly spaced values from start to stop (included unless endpoint=False)."""
+    data = np.linspace(start, stop, num, endpoint=endpoint)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
+
+
+def rand(*shape, rng=None, requires_grad=False, dtype=None):
+    """Uniform samples from [0, 1) drawn from `rng` (a numpy.random.Generator; a fresh one if
+    None)."""
+    return uniform(0.0, 1.0, _shape_arg(shape, "rand"), rng=rng, requires_grad=requires_grad,
+                   dtype=dtype)
+
+
+def uniform(low=0.0, high=1.0, size=None, rng=None, requires_grad=False, dtype=None):
+    """Uniform samples from [low, high) of shape `size` (None: one value) drawn from `rng`, as
+    numpy.random.Generator.uniform."""
+    rng = np.random.default_rng() if rng is None else rng
+    data = rng.uniform(low, high, size)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
+
+
 class _TensorModule(types.ModuleType):
     """This module, `tg.tensor`: calling it as PyTorch's torch.tensor(data) says what to use."""
 
@@ -408,6 +496,6 @@ class _TensorModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _TensorModule
 
-# The one import back-edge: the methods above hand over to the engine and the ops, which build
-# on Tensor; imported last so that both find Tensor defined.
-from . import autograd, function, grad_mode, ops  # noqa: E402
+# The one import back-edge: the methods above hand over to the engine, the ops, the functions
+# and NumPy's protocols, which build on Tensor; imported last so that they find Tensor defined.
+from . import autograd, function, functional, grad_mode, numpy_api, ops  # noqa: E402

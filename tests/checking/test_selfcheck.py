@@ -110,3 +110,18 @@ def test_the_examples_make_every_variant_the_rules_need():
     assert min(np.abs(ex.arrays[1]).min() for ex in made["div"]) < 0.3
     for name in ("maximum", "minimum", "max", "min"):
         assert any(ex.ties for ex in made[name]) and not all(ex.ties for ex in made[name]), name
+
+
+def test_the_table_lists_the_ops_grouped_by_kind(rows):
+    """Each kind of the op table once, in KINDS order, every op under the kind of its first
+    row (issue 12: the self-check lists every op by kind)."""
+    lines = check.format_table(rows).splitlines()
+    headings = [line for line in lines if line.startswith("-- ")]
+    assert headings == [f"-- {kind} --" for kind in op_table.KINDS]
+    kinds = check.kind_of_ops()
+    current = None
+    for line in lines[1:]:
+        if line.startswith("-- "):
+            current = line[3:-3]
+        else:
+            assert kinds[line.split()[0]] == current, line

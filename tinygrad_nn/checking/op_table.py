@@ -9,12 +9,14 @@ hypothesis or a seeded NumPy Generator provides. Adding an op means adding one r
 
     OpRow("cube", lambda a: a ** 3, lambda a: a ** 3, ("Pow",), unary()),
 
+in the list of its kind (KINDS: elementwise, activations, reductions and scans, linear algebra,
+shape and indexing, convolution and pooling), the order the self-check lists the ops in.
 An Op class in tinygrad_nn.ops that no row claims fails tests/test_ops.py and the self-check.
 Examples are small (about MAX_SIZE elements per array) because gradcheck builds full Jacobians.
 NumPy only: this module never imports hypothesis.
 """
 from dataclasses import dataclass, field
-from math import prod
+from math import erf, prod
 from typing import Callable
 
 import numpy as np
@@ -32,6 +34,9 @@ NONZERO = Domain(avoid=(0.0,))                 # the kink of abs, relu
 NEAR_POLE = Domain(-1.0, 1.0, avoid=(0.0,))    # 1/b: often close to its pole at 0, never on it
 CLIP_SAFE = Domain(avoid=(-0.5, 0.5))          # the clip bounds the cases use
 DISTINCT = Domain(margin=0.1, distinct=True)   # no ties within (or across) the drawn arrays
+HALVES = Domain(avoid=(-1.5, -0.5, 0.5, 1.5))   # where round jumps
+INTEGERS = Domain(avoid=(-1.0, 0.0, 1.0))       # where floor and ceil jump
+UNIT = Domain(-0.9, 0.9)                         # arcsin, arccos, arctanh: inside (-1, 1)
 
 
 @dataclass
@@ -404,12 +409,328 @@ def unfold_ref(x, kernel_size, stride):
     return np.moveaxis(windows.reshape(windows.shape[:4] + (-1,)), -1, 0)
 
 
+# ---------------------------------------------------------------------------- cases of the
+# NumPy-named ops (issue 12)
+
+def with_a_zero(cases):
+    """The arrays of `cases` with one entry set to exactly 0 (prod and cumprod then
+    differentiate without dividing by it; several zeros are tested in test_functional.py,
+    since the drawn values must be distinct)."""
+    def zeroed(draw):
+        case = cases(draw)
+        for a in case.arrays:
+            if a.size:
+                a.flat[draw.integers(0, a.size - 1)] = 0.0
+        return case
+    return zeroed
+
+
+def mod_cases(draw):
+    """a % b with |a| in [0.1, 0.9] and |b| in [1, 2], signs at random: a / b stays 0.05 away
+    from the integers where mod jumps."""
+    shapes = draw.broadcastable_shapes(2)
+    signs = [np.where(draw.rng.random(s) < 0.5, -1.0, 1.0) for s in shapes]
+    return Case([signs[0] * draw.array(shapes[0], Domain(0.1, 0.9)),
+                 signs[1] * draw.array(shapes[1], Domain(1.0, 2.0))])
+
+
+def spread_cases(*ddofs):
+    """var/std over axes holding at least two values more than ddof (std of one value has no
+    derivative), ddof drawn from `ddofs`."""
+    def cases(draw):
+        ddof = draw.sampled_from(ddofs)
+        shape = draw.shape(min_dims=1)
+        axis = draw.axes(len(shape))
+        axes = range(len(shape)) if axis is None else np.atleast_1d(axis) % len(shape)
+        if prod(shape[ax] for ax in axes) < 2 + ddof:
+            shape, axis = (draw.integers(2 + ddof, 4),), None
+        return Case([draw.array(shape)], {"axis": axis, "keepdims": draw.booleans(),
+                                          "ddof": ddof})
+    return cases
+
+
+def scan_cases(draw):
+    """cumsum/cumprod: an int axis (negatives too) or None (the flattened input)."""
+    shape = draw.shape()
+    axis = draw.axis(len(shape)) if shape and draw.booleans() else None
+    return Case([draw.array(shape)], {"axis": axis})
+
+
+def norm_cases(smooth):
+    """np.linalg.norm over every axis, one axis (vector norms) or two (matrix norms): the smooth
+    ones (2-norm, Frobenius, ord=3) or the piecewise-linear ones (1, inf, -inf, and the matrix
+    1, -1, inf, -inf) on positive values apart from each other (no ties among |x|)."""
+    vector = [None, 2, 3] if smooth else [1, np.inf, -np.inf]
+    matrix = [None, "fro"] if smooth else [1, -1, np.inf, -np.inf]
+    domain = REAL if smooth else Domain(0.1, 2.0, distinct=True)
+
+    def cases(draw):
+        kind = draw.sampled_from(["vector", "matrix"] + (["all"] if smooth else []))
+        shape = draw.shape(min_dims=2 if kind == "matrix" else 0 if kind == "all" else 1)
+        params = {"ord": None, "axis": None}
+        if kind == "vector":
+            params = {"ord": draw.sampled_from(vector), "axis": draw.axis(len(shape))}
+        elif kind == "matrix":
+            params = {"ord": draw.sampled_from(matrix),
+                      "axis": draw.permutation(len(shape))[:2]}
+        return Case([draw.array(shape, domain)], dict(params, keepdims=draw.booleans()))
+    return cases
+
+
+def diff_cases(draw):
+    shape = draw.shape(min_dims=1)
+    return Case([draw.array(shape)], {"n": draw.integers(1, 2), "axis": draw.axis(len(shape))})
+
+
+EINSUM_SPECS = ["ij,jk->ik", "ii", "ii->i", "...ij,...j", "ij,k->i", "ij,jk,k", "i,i", "i,j",
+                "bij,bjk->bik", "ij->ji", "iij->j", "ij,ij->ij", "...i,...i->..."]
+
+
+def einsum_cases(draw):
+    """One of EINSUM_SPECS (traces, diagonals, broadcast '...', letters only one operand has,
+    three operands), each letter of size 1 to 3, '...' of 0 to 2 axes."""
+    spec = draw.sampled_from(EINSUM_SPECS)
+    sizes = {c: draw.integers(1, 3) for c in sorted(set(spec) - set(",.->"))}
+    batch = draw.shape(max_dims=2, max_side=2)
+    shapes = [tuple(batch if part == "..." else (sizes[part],)
+                    for part in _einsum_parts(s)) for s in spec.split("->")[0].split(",")]
+    shapes = [tuple(n for piece in s for n in piece) for s in shapes]
+    return Case([draw.array(s) for s in shapes], {"subscripts": spec})
+
+
+def _einsum_parts(subscripts):
+    """'...ij' -> ['...', 'i', 'j']"""
+    return ["..."] + list(subscripts[3:]) if subscripts.startswith("...") else list(subscripts)
+
+
+def tensordot_cases(draw):
+    """Contract k axes: the last k of a with the first k of b (axes=k), or chosen axes of each
+    in any order (axes=(axes of a, axes of b))."""
+    a_shape = draw.shape(min_dims=1, max_side=2)
+    k = draw.integers(0, min(len(a_shape), 2))
+    if draw.booleans():
+        b_shape = a_shape[len(a_shape) - k:] + draw.shape(max_dims=2, max_side=2)
+        return Case([draw.array(a_shape), draw.array(b_shape)], {"axes": k})
+    axes_a = draw.permutation(len(a_shape))[:k]
+    b_free = list(draw.shape(max_dims=2, max_side=2))
+    b_shape = b_free + [a_shape[ax] for ax in axes_a]
+    order = draw.permutation(len(b_shape))
+    b_shape = [b_shape[i] for i in order]
+    axes_b = [order.index(len(b_free) + j) for j in range(k)]
+    return Case([draw.array(a_shape), draw.array(tuple(b_shape))],
+                {"axes": (list(axes_a), axes_b)})
+
+
+def dot_cases(draw):
+    """np.dot's cases: a scalar, vector · vector, matrix · vector, matrix · matrix, and N-D · M-D
+    (the last axis of a against the second-to-last of b)."""
+    n = draw.integers(1, 3)
+    kind = draw.sampled_from(["scalar", "vector", "matrix", "nd"])
+    if kind == "scalar":
+        shapes = [(), draw.shape()] if draw.booleans() else [draw.shape(), ()]
+    elif kind == "vector":
+        shapes = [draw.shape(max_dims=2, max_side=2) + (n,), (n,)]
+    elif kind == "matrix":
+        shapes = [(draw.integers(1, 3), n), (n, draw.integers(1, 3))]
+    else:
+        shapes = [draw.shape(max_dims=2, max_side=2) + (n,),
+                  draw.shape(max_dims=1, max_side=2) + (n, draw.integers(1, 2))]
+    return Case([draw.array(s) for s in shapes])
+
+
+def inner_cases(draw):
+    n = draw.integers(1, 3)
+    if draw.integers(0, 3) == 0:
+        return Case([draw.array(()), draw.array(draw.shape())])
+    return Case([draw.array(draw.shape(max_dims=2, max_side=2) + (n,)),
+                 draw.array(draw.shape(max_dims=1, max_side=2) + (n,))])
+
+
+def diagonal_cases(draw):
+    """offset -1, 0 or 1 between two distinct axes (negatives too) of an at least 2-D input."""
+    shape = draw.shape(min_dims=2)
+    axis1, axis2 = draw.permutation(len(shape))[:2]
+    n = len(shape)
+    return Case([draw.array(shape)], {"offset": draw.integers(-1, 1),
+                                      "axis1": axis1 - n if draw.booleans() else axis1,
+                                      "axis2": axis2 - n if draw.booleans() else axis2})
+
+
+def diag_cases(draw):
+    """A vector put on the k-th diagonal, or the k-th diagonal of a matrix taken."""
+    shape = (draw.integers(1, 3),) if draw.booleans() else draw.shape(min_dims=2, max_dims=2)
+    return Case([draw.array(shape)], {"k": draw.integers(-1, 1)})
+
+
+def pad_cases(draw):
+    shape = draw.shape(min_dims=1, max_size=6)
+    widths = tuple((draw.integers(0, 2), draw.integers(0, 2)) for _ in shape)
+    mode = draw.sampled_from(["constant", "edge", "reflect", "symmetric", "wrap"])
+    params = {"pad_width": widths, "mode": mode}
+    if mode == "constant":
+        params["constant_values"] = draw.sampled_from([0, 1.5])
+    return Case([draw.array(shape)], params)
+
+
+def split_cases(draw):
+    """Equal pieces (a count that divides the axis, or split points)."""
+    shape = draw.shape(min_dims=1)
+    axis = draw.axis(len(shape))
+    n = shape[axis]
+    if draw.booleans():
+        sections = draw.sampled_from([d for d in range(1, n + 1) if n % d == 0])
+    else:
+        sections = sorted({draw.integers(0, n) for _ in range(draw.integers(1, 2))})
+    return Case([draw.array(shape)], {"indices_or_sections": sections, "axis": axis})
+
+
+def array_split_cases(draw):
+    shape = draw.shape(min_dims=1)
+    return Case([draw.array(shape)], {"indices_or_sections": draw.integers(1, 3),
+                                      "axis": draw.axis(len(shape))})
+
+
+def repeat_cases(draw):
+    """A count for every element, or one count each (0 included), over one axis or flattened."""
+    shape = draw.shape(max_size=6)
+    axis = draw.axis(len(shape)) if shape and draw.booleans() else None
+    n = prod(shape) if axis is None else shape[axis]
+    repeats = (draw.integers(0, 2) if draw.booleans()
+               else [draw.integers(0, 2) for _ in range(n)])
+    return Case([draw.array(shape)], {"repeats": repeats, "axis": axis})
+
+
+def tile_cases(draw):
+    reps = tuple(draw.integers(1, 2) for _ in range(draw.integers(1, 3)))
+    return Case([draw.array(draw.shape(max_size=6))], {"reps": reps})
+
+
+def flip_cases(draw):
+    shape = draw.shape()
+    return Case([draw.array(shape)], {"axis": draw.axes(len(shape))})
+
+
+def roll_cases(draw):
+    shape = draw.shape()
+    if not shape or draw.booleans():
+        return Case([draw.array(shape)], {"shift": draw.integers(-3, 3), "axis": None})
+    axes = draw.permutation(len(shape))[:draw.integers(1, len(shape))]
+    return Case([draw.array(shape)], {"shift": tuple(draw.integers(-3, 3) for _ in axes),
+                                      "axis": axes})
+
+
+def two_axes_cases(first, second):
+    def cases(draw):
+        shape = draw.shape(min_dims=1)
+        return Case([draw.array(shape)], {first: draw.axis(len(shape)),
+                                          second: draw.axis(len(shape))})
+    return cases
+
+
+def moveaxis_cases(draw):
+    shape = draw.shape(min_dims=1)
+    k = draw.integers(1, len(shape))
+    return Case([draw.array(shape)], {"source": draw.permutation(len(shape))[:k],
+                                      "destination": draw.permutation(len(shape))[:k]})
+
+
+def expand_dims_cases(draw):
+    shape = draw.shape()
+    n = len(shape) + draw.integers(1, 2)
+    axes = draw.permutation(n)[:n - len(shape)]
+    return Case([draw.array(shape)], {"axis": axes if len(axes) > 1 else axes[0]})
+
+
+def flatten_cases(draw):
+    shape = draw.shape(min_dims=1)
+    start = draw.integers(0, len(shape) - 1)
+    end = draw.integers(start, len(shape) - 1)
+    return Case([draw.array(shape)], {"start_axis": start, "end_axis": end - len(shape)})
+
+
+def take_along_axis_cases(draw):
+    shape = draw.shape(min_dims=1)
+    axis = draw.axis(len(shape))
+    index_shape = tuple(draw.integers(1, 3) if i == axis % len(shape) else n
+                        for i, n in enumerate(shape))
+    return Case([draw.array(shape)], {"indices": draw.index_array(index_shape, shape[axis]),
+                                      "axis": axis})
+
+
+def sort_cases(draw):
+    shape = draw.shape()
+    axis = draw.axis(len(shape)) if shape and draw.booleans() else None
+    return Case([draw.array(shape, DISTINCT)], {"axis": axis})
+
+
+def hstack_cases(draw):
+    """1-D arrays end to end, or arrays of the same rows side by side."""
+    count, rows = draw.integers(1, 3), draw.integers(1, 3)
+    if draw.booleans():
+        return Case([draw.array((draw.integers(1, 3),)) for _ in range(count)])
+    return Case([draw.array((rows, draw.integers(1, 2))) for _ in range(count)])
+
+
+def vstack_cases(draw):
+    """Rows (1-D arrays) and matrices of the same width, one under the other."""
+    count, width = draw.integers(1, 3), draw.integers(1, 3)
+    return Case([draw.array((width,) if draw.booleans() else (draw.integers(1, 2), width))
+                 for _ in range(count)])
+
+
+def column_stack_cases(draw):
+    """Columns (1-D arrays) and matrices of the same height, side by side."""
+    count, height = draw.integers(1, 3), draw.integers(1, 3)
+    return Case([draw.array((height,) if draw.booleans() else (height, draw.integers(1, 2)))
+                 for _ in range(count)])
+
+
+def softplus_ref(x, beta):
+    return np.logaddexp(0, beta * x) / beta
+
+
+def elu_ref(x, alpha):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def erf_ref(x):
+    return np.vectorize(erf, otypes=[np.float64])(x)
+
+
+def gelu_ref(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + erf_ref(x / np.sqrt(2)))
+
+
+def logsumexp_ref(x, axis, keepdims):
+    peak = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def flatten_ref(x, start_axis, end_axis):
+    end = end_axis % x.ndim
+    return x.reshape(x.shape[:start_axis] + (-1,) + x.shape[end + 1:])
+
+
+def stacked(split):
+    """The pieces of a split joined back in reverse order: one tensor to check."""
+    return lambda x, **params: F.concatenate(split(x, **params)[::-1],
+                                             axis=params.get("axis", 0))
+
+
+def stacked_ref(split):
+    return lambda x, **params: np.concatenate(split(x, **params)[::-1],
+                                              axis=params.get("axis", 0))
+
+
 # ---------------------------------------------------------------------------- the table
 
 PIECEWISE = {"smooth": False}
 
-OP_TABLE = [
-    # ---------------------------------------------------------------- elementwise, two inputs
+ELEMENTWISE_ROWS = [
+    # two inputs
     OpRow("add", lambda a, b: a + b, np.add, ("Add",), broadcast(REAL, REAL)),
     OpRow("sub", lambda a, b: a - b, np.subtract, ("Sub",), broadcast(REAL, REAL)),
     OpRow("mul", lambda a, b: a * b, np.multiply, ("Mul",), broadcast(REAL, REAL)),
@@ -423,7 +744,7 @@ OP_TABLE = [
     OpRow("minimum", F.minimum, np.minimum, ("Minimum",), elementwise_extremum, **PIECEWISE),
     OpRow("where", lambda a, b, cond: F.where(cond, a, b),  # smooth: linear in a and b
           lambda a, b, cond: np.where(np.asarray(cond), a, b), ("Where",), where_cases),
-    # ---------------------------------------------------------------- elementwise, one input
+    # one input
     OpRow("neg", lambda a: -a, np.negative, ("Neg",), unary()),
     OpRow("exp", F.exp, np.exp, ("Exp",), unary()),
     OpRow("log", F.log, np.log, ("Log",), unary(POSITIVE)),
@@ -437,7 +758,59 @@ OP_TABLE = [
     OpRow("clip", lambda a, bounds: F.clip(a, *bounds), lambda a, bounds: np.clip(a, *bounds),
           ("Clip",), unary(CLIP_SAFE, bounds=[(-0.5, 0.5), (None, 0.5), (-0.5, None)]),
           **PIECEWISE),
-    # ---------------------------------------------------------------- reductions
+    # NumPy's names (issue 12)
+    OpRow("sin", F.sin, np.sin, ("Sin",), unary()),
+    OpRow("cos", F.cos, np.cos, ("Cos",), unary()),
+    OpRow("tan", F.tan, np.tan, ("Tan",), unary(Domain(-1.2, 1.2))),
+    OpRow("arcsin", F.arcsin, np.arcsin, ("Arcsin",), unary(UNIT)),
+    OpRow("arccos", F.arccos, np.arccos, ("Arccos",), unary(UNIT)),
+    OpRow("arctan", F.arctan, np.arctan, ("Arctan",), unary()),
+    # a kept off 0, so (b, a) stays off the origin and off the branch cut
+    OpRow("arctan2", F.arctan2, np.arctan2, ("Arctan2",), broadcast(NONZERO, REAL)),
+    OpRow("sinh", F.sinh, np.sinh, ("Sinh",), unary()),
+    OpRow("cosh", F.cosh, np.cosh, ("Cosh",), unary()),
+    OpRow("arcsinh", F.arcsinh, np.arcsinh, ("Arcsinh",), unary()),
+    OpRow("arccosh", F.arccosh, np.arccosh, ("Arccosh",), unary(Domain(1.1, 3.0))),
+    OpRow("arctanh", F.arctanh, np.arctanh, ("Arctanh",), unary(UNIT)),
+    OpRow("log1p", F.log1p, np.log1p, ("Log1p",), unary(Domain(-0.5, 2.0))),
+    OpRow("expm1", F.expm1, np.expm1, ("Expm1",), unary()),
+    OpRow("log2", F.log2, np.log2, ("Log", "Mul"), unary(POSITIVE)),
+    OpRow("log10", F.log10, np.log10, ("Log", "Mul"), unary(POSITIVE)),
+    OpRow("exp2", F.exp2, np.exp2, ("Pow",), unary()),
+    OpRow("square", F.square, np.square, ("Pow",), unary()),
+    OpRow("reciprocal", F.reciprocal, np.reciprocal, ("Div",), unary(NEAR_POLE)),
+    OpRow("sign", F.sign, np.sign, ("Sign",), unary(NONZERO), **PIECEWISE),
+    OpRow("floor", F.floor, np.floor, ("Floor",), unary(INTEGERS), **PIECEWISE),
+    OpRow("ceil", F.ceil, np.ceil, ("Ceil",), unary(INTEGERS), **PIECEWISE),
+    OpRow("round", F.round, np.round, ("Round",), unary(HALVES, decimals=[0]), **PIECEWISE),
+    OpRow("round_decimals", F.round, np.round, ("Round",),
+          unary(Domain(-0.2, 0.2, avoid=(-0.15, -0.05, 0.05, 0.15), margin=0.01),
+                decimals=[1]), **PIECEWISE),
+    OpRow("mod", lambda a, b: a % b, np.mod, ("Mod",), mod_cases, **PIECEWISE),
+    OpRow("hypot", F.hypot, np.hypot, ("Hypot",), broadcast(NONZERO, REAL)),
+    OpRow("logaddexp", F.logaddexp, np.logaddexp, ("LogAddExp",), broadcast(REAL, REAL)),
+    OpRow("erf", F.erf, erf_ref, ("Erf",), unary()),
+]
+
+ACTIVATION_ROWS = [
+    OpRow("softplus", F.softplus, softplus_ref, ("Softplus",), unary(beta=[1.0, 2.0])),
+    OpRow("elu", F.elu, elu_ref, ("Elu",), unary(NONZERO, alpha=[1.0, 0.5])),
+    OpRow("selu", F.selu, lambda x: F.SELU_SCALE * elu_ref(x, F.SELU_ALPHA), ("Elu", "Mul"),
+          unary(NONZERO)),
+    OpRow("gelu", F.gelu, gelu_ref, ("Gelu",), unary(approximate=["none", "tanh"])),
+    OpRow("silu", F.silu, lambda x: x * sigmoid_ref(x), ("Mul", "Sigmoid"), unary()),
+    OpRow("relu6", F.relu6, lambda x: np.clip(x, 0, 6), ("Clip",),
+          unary(Domain(-2.0, 8.0, avoid=(0.0, 6.0))), **PIECEWISE),
+    OpRow("hardtanh", F.hardtanh, lambda x: np.clip(x, -1, 1), ("Clip",),
+          unary(Domain(avoid=(-1.0, 1.0))), **PIECEWISE),
+    # piecewise quadratic: second derivatives exist off the kinks at ±3
+    OpRow("hardswish", F.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6, ("Mul", "Clip"),
+          unary(Domain(-5.0, 5.0, avoid=(-3.0, 3.0)))),
+    OpRow("mish", F.mish, lambda x: x * np.tanh(np.logaddexp(0, x)), ("Mul", "Tanh",
+                                                                        "Softplus"), unary()),
+]
+
+REDUCTION_ROWS = [
     OpRow("sum", F.sum, np.sum, ("Sum",), reduction()),
     OpRow("mean", F.mean, np.mean, ("Mean",), reduction()),
     OpRow("var", F.var, np.var, ("Var",), reduction()),
@@ -448,10 +821,37 @@ OP_TABLE = [
     OpRow("log_softmax", F.log_softmax, log_softmax_ref, ("LogSoftmax",), along_one_axis),
     OpRow("cross_entropy", F.cross_entropy, cross_entropy_ref, ("CrossEntropy",),
           cross_entropy_cases),
-    # ---------------------------------------------------------------- linear algebra
+    OpRow("prod", F.prod, np.prod, ("Prod",), reduction()),
+    OpRow("prod_with_zeros", F.prod, np.prod, ("Prod",), with_a_zero(reduction())),
+    OpRow("var_ddof", F.var, np.var, ("Var",), spread_cases(0, 1)),
+    OpRow("std", F.std, np.std, ("Var", "Sqrt"), spread_cases(0, 1)),
+    OpRow("cumsum", F.cumsum, np.cumsum, ("Cumsum",), scan_cases),
+    OpRow("cumprod", F.cumprod, np.cumprod, ("Cumprod",), scan_cases),
+    OpRow("cumprod_with_zeros", F.cumprod, np.cumprod, ("Cumprod",), with_a_zero(scan_cases)),
+    OpRow("logsumexp", F.logsumexp, logsumexp_ref, ("LogSumExp",), reduction()),
+    OpRow("norm", F.norm, np.linalg.norm, ("Sum", "Where"), norm_cases(smooth=True)),
+    OpRow("norm_piecewise", F.norm, np.linalg.norm, ("Abs",), norm_cases(smooth=False),
+          **PIECEWISE),
+    OpRow("diff", F.diff, np.diff, ("GetItem", "Sub"), diff_cases),
+]
+
+LINEAR_ALGEBRA_ROWS = [
     OpRow("matmul", F.matmul, np.matmul, ("MatMul",), matmul_cases),
     OpRow("linear", F.linear, lambda x, w, b=0: x @ w + b, ("Affine",), linear_cases),
-    # ---------------------------------------------------------------- shape and indexing
+    OpRow("einsum", lambda *xs, subscripts: F.einsum(subscripts, *xs),
+          lambda *xs, subscripts: np.einsum(subscripts, *xs), ("Einsum",), einsum_cases),
+    OpRow("tensordot", F.tensordot, np.tensordot, ("Einsum",), tensordot_cases),
+    OpRow("dot", F.dot, np.dot, (), dot_cases),
+    OpRow("inner", F.inner, np.inner, (), inner_cases),
+    OpRow("outer", F.outer, np.outer, ("Mul",), broadcast(REAL, REAL)),
+    OpRow("trace", F.trace, np.trace, ("GetItem", "Sum"), diagonal_cases),
+    OpRow("diagonal", F.diagonal, np.diagonal, ("GetItem",), diagonal_cases),
+    OpRow("diag", F.diag, np.diag, (), diag_cases),
+    OpRow("triu", F.triu, np.triu, ("Where",), unary(min_dims=1, k=[-1, 0, 1])),
+    OpRow("tril", F.tril, np.tril, ("Where",), unary(min_dims=1, k=[-1, 0, 1])),
+]
+
+SHAPE_ROWS = [
     OpRow("reshape", lambda x, shape: F.reshape(x, shape), np.reshape, ("Reshape",),
           reshape_cases),
     OpRow("transpose", lambda x, axes: x.transpose() if axes is None else F.transpose(x, *axes),
@@ -474,7 +874,32 @@ OP_TABLE = [
           lambda *xs, axis: np.concatenate(xs, axis=axis), ("Concatenate",), concatenate_cases),
     OpRow("stack", lambda *xs, axis: F.stack(xs, axis=axis),
           lambda *xs, axis: np.stack(xs, axis=axis), ("Stack",), stack_cases),
-    # ---------------------------------------------------------------- convolution and pooling
+    OpRow("pad", F.pad, np.pad, ("ScatterAdd", "GetItem"), pad_cases),
+    OpRow("split", stacked(F.split), stacked_ref(np.split), ("GetItem", "Concatenate"),
+          split_cases),
+    OpRow("array_split", stacked(F.array_split), stacked_ref(np.array_split),
+          ("GetItem", "Concatenate"), array_split_cases),
+    OpRow("repeat", F.repeat, np.repeat, ("GetItem",), repeat_cases),
+    OpRow("tile", F.tile, np.tile, ("GetItem",), tile_cases),
+    OpRow("flip", F.flip, np.flip, ("GetItem",), flip_cases),
+    OpRow("roll", F.roll, np.roll, ("GetItem",), roll_cases),
+    OpRow("swapaxes", F.swapaxes, np.swapaxes, ("Transpose",), two_axes_cases("axis1", "axis2")),
+    OpRow("moveaxis", F.moveaxis, np.moveaxis, ("Transpose",), moveaxis_cases),
+    OpRow("expand_dims", F.expand_dims, np.expand_dims, ("Reshape",), expand_dims_cases),
+    OpRow("ravel", F.ravel, np.ravel, ("Reshape",), unary()),
+    OpRow("flatten_axes", F.flatten, flatten_ref, ("Reshape",), flatten_cases),
+    OpRow("take_along_axis", F.take_along_axis, np.take_along_axis, ("GetItem",),
+          take_along_axis_cases),
+    OpRow("sort", F.sort, np.sort, ("GetItem",), sort_cases, **PIECEWISE),
+    OpRow("hstack", lambda *xs: F.hstack(xs), lambda *xs: np.hstack(xs), ("Concatenate",),
+          hstack_cases),
+    OpRow("vstack", lambda *xs: F.vstack(xs), lambda *xs: np.vstack(xs), ("Concatenate",),
+          vstack_cases),
+    OpRow("column_stack", lambda *xs: F.column_stack(xs), lambda *xs: np.column_stack(xs),
+          ("Concatenate",), column_stack_cases),
+]
+
+CONVOLUTION_ROWS = [
     OpRow("conv2d", F.conv2d, conv2d_ref,
           ("Convolution", "TransposedConvolution", "ConvolutionWeightGrad"), conv2d_cases),
     OpRow("max_pool2d", F.max_pool2d, pool2d_ref(np.max), ("MaxPooling", "Fold"),
@@ -484,6 +909,17 @@ OP_TABLE = [
     OpRow("unfold", lambda x, **params: call(ops.Unfold, x, **params), unfold_ref,
           ("Unfold", "Fold"), unfold_cases),
 ]
+
+# The kinds, in the order the self-check and docs/ops.md list them.
+KINDS = {
+    "elementwise": ELEMENTWISE_ROWS,
+    "activations": ACTIVATION_ROWS,
+    "reductions and scans": REDUCTION_ROWS,
+    "linear algebra": LINEAR_ALGEBRA_ROWS,
+    "shape and indexing": SHAPE_ROWS,
+    "convolution and pooling": CONVOLUTION_ROWS,
+}
+OP_TABLE = [row for rows in KINDS.values() for row in rows]
 
 ROWS_BY_NAME = {row.name: row for row in OP_TABLE}
 assert len(ROWS_BY_NAME) == len(OP_TABLE), "row names must be unique"

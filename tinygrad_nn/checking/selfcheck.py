@@ -1,6 +1,7 @@
 """`python -m tinygrad_nn.check [--seed N]`: gradcheck and gradgradcheck every built-in op on
 random float64 inputs, print a table (op, check, call, input shapes, largest absolute and
-relative error, result) and exit with status 1 if any check fails. `run(seed)` does the same in
+relative error, result) with the ops grouped by kind (the op table's KINDS), and exit with
+status 1 if any check fails. `run(seed)` does the same in
 Python.
 
 The calls are the rows of the op table (`checking.op_table`), the same rows the test suite
@@ -159,19 +160,33 @@ def run(seed=0, only=None):
     max_rel_error, passed, message. A row claiming several ops is checked once and listed
     under each."""
     rows, done = [], {}
-    for name in op_names():
+    kinds = kind_of_ops()
+    for name in sorted(op_names(), key=lambda name: list(KINDS_LISTED).index(kinds[name])):
         if only is not None and name not in only:
             continue
         claiming = [row for row in op_table.OP_TABLE if name in row.classes]
         if not claiming:
-            rows.append({"op": name, "check": "-", "call": "-", "shapes": [],
-                         "max_abs_error": None, "max_rel_error": None, "passed": False,
-                         "message": "no row"})
+            rows.append({"op": name, "kind": kinds[name], "check": "-", "call": "-",
+                         "shapes": [], "max_abs_error": None, "max_rel_error": None,
+                         "passed": False, "message": "no row"})
         for row in claiming:
             if row.name not in done:
                 done[row.name] = _check_row(row, seed)
-            rows += [dict(result, op=name) for result in done[row.name]]
+            rows += [dict(result, op=name, kind=kinds[name]) for result in done[row.name]]
     return rows
+
+
+KINDS_LISTED = {**op_table.KINDS, "without a row": []}
+
+
+def kind_of_ops():
+    """Op class name -> the kind of the first row of the op table that claims it (the
+    self-check lists the ops by kind, as docs/ops.md does)."""
+    kinds = {name: "without a row" for name in op_names()}
+    for kind, rows in reversed(op_table.KINDS.items()):
+        for row in reversed(rows):
+            kinds.update((name, kind) for name in row.classes)
+    return kinds
 
 
 def format_table(rows):
@@ -186,8 +201,12 @@ def format_table(rows):
         lines.append((r["op"], r["check"], r["call"], ", ".join(map(str, r["shapes"])) or "-",
                       number(r["max_abs_error"]), number(r["max_rel_error"]), result))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
-                     for line in lines)
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    if len({r.get("kind") for r in rows}) > 1:  # a heading before each kind's ops
+        for i in reversed(range(len(rows))):
+            if i == 0 or rows[i]["kind"] != rows[i - 1]["kind"]:
+                text.insert(i + 1, f"-- {rows[i]['kind']} --")
+    return "\n".join(text)
 
 
 def main(argv=None):
