@@ -295,15 +295,21 @@ class Program:
 
     def _reuse_repeats(self, statements):
         """A call repeated on unchanged inputs (x * x's two gradients, the same check twice)
-        is made once."""
+        is made once. Only if the two results stay equal: nothing writes into either later
+        (`t *= a; s += t` on two copies of one array), and no view made at capture looks into
+        the repeat's own memory, which the replay would no longer fill."""
+        viewed = [v for v, _, _ in self.views]
         seen, kept = {}, []
-        for statement in statements:
+        for k, statement in enumerate(statements):
             key = self._key(statement)
             if key is not None and key in seen:
-                previous = seen[key]
-                if not self._writes_between(kept, previous[0] + 1, len(kept),
-                                            previous[1].reads + list(previous[1].results)):
-                    for mine, theirs in zip(statement.results, previous[1].results):
+                start, previous = seen[key]
+                results = list(previous.results) + list(statement.results)
+                if not (self._writes_between(kept, start + 1, len(kept),
+                                             previous.reads + results)
+                        or self._writes_between(statements, k + 1, len(statements), results)
+                        or any(_overlaps(r, viewed) for r in statement.results)):
+                    for mine, theirs in zip(statement.results, previous.results):
                         self.alias[id(mine)] = theirs
                     continue
             if key is not None:
