@@ -221,3 +221,11 @@ def test_an_in_place_change_with_a_value_that_does_not_fit_names_both_shapes(val
     assert t._version == 0 and (t.data == 0).all()
     assert t.add_(np.ones(2)).mul_(3.0).data.tolist() == [[3.0, 3.0], [3.0, 3.0]]
     assert t._version == 2
+
+
+@pytest.mark.parametrize("make", [lambda rng: tg.randn(3, rng=rng), lambda rng: tg.rand(3, rng=rng),
+                                  lambda rng: tg.uniform(-1, 1, 3, rng=rng)])
+def test_random_constructors_take_a_seed_or_a_generator(make):
+    np.testing.assert_array_equal(make(7).data, make(np.random.default_rng(7)).data)
+    with pytest.raises(TypeError, match="rng"):
+        make("seven")

@@ -10,6 +10,8 @@ import types
 
 import numpy as np
 
+from .validation import generator
+
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", "randn",
            "arange", "to_constant", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
            "uniform"]
@@ -424,8 +426,9 @@ def ones(*shape, requires_grad=False, dtype=None):
 
 
 def randn(*shape, rng=None, requires_grad=False, dtype=None):
-    """Standard normal samples from `rng` (a numpy.random.Generator; a fresh one if None)."""
-    rng = np.random.default_rng() if rng is None else rng
+    """Standard normal samples from `rng` (a numpy.random.Generator or an int seed; fresh
+    randomness if None)."""
+    rng = generator(rng, "randn")
     data = rng.standard_normal(_shape_arg(shape, "randn"))
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
 
@@ -472,16 +475,16 @@ def linspace(start, stop, num=50, endpoint=True, requires_grad=False, dtype=None
 
 
 def rand(*shape, rng=None, requires_grad=False, dtype=None):
-    """Uniform samples from [0, 1) drawn from `rng` (a numpy.random.Generator; a fresh one if
-    None)."""
+    """Uniform samples from [0, 1) drawn from `rng` (a numpy.random.Generator or an int seed;
+    fresh randomness if None)."""
     return uniform(0.0, 1.0, _shape_arg(shape, "rand"), rng=rng, requires_grad=requires_grad,
                    dtype=dtype)
 
 
 def uniform(low=0.0, high=1.0, size=None, rng=None, requires_grad=False, dtype=None):
     """Uniform samples from [low, high) of shape `size` (None: one value) drawn from `rng`, as
-    numpy.random.Generator.uniform."""
-    rng = np.random.default_rng() if rng is None else rng
+    numpy.random.Generator.uniform; `rng` a Generator, an int seed or None."""
+    rng = generator(rng, "uniform")
     data = rng.uniform(low, high, size)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype or get_default_dtype())
 

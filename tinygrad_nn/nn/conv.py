@@ -81,6 +81,7 @@ class Flatten(Module):
 
     def forward(self, x):
         shape = np.shape(x)
-        if len(shape) == 0:
-            raise ValueError("Flatten needs an input with at least one axis, got a 0-d tensor")
+        if len(shape) < 2:  # as torch.nn.Flatten: a (N,) input has no axes to flatten
+            raise ValueError(f"Flatten needs an input (N, ...) with at least 2 axes, got shape "
+                             f"{shape}")
         return reshape(x, shape[0], int(np.prod(shape[1:])))

@@ -75,8 +75,8 @@ class ModuleList(Module):
         modules = list(modules)
         for index, module in enumerate(modules):
             if not isinstance(module, Module):
-                raise TypeError(f"{type(self).__name__} takes Modules, item {index} is a "
-                                f"{type(module).__name__}")
+                raise TypeError(f"{type(self).__name__} takes Modules, got a "
+                                f"{type(module).__name__} (as its item {len(self) + index})")
         for module in modules:
             setattr(self, str(len(self)), module)
         return self
