@@ -86,3 +86,47 @@ def test_tg_jit_replays_the_new_ops_exactly(name):
         (loss, grad), (eager_loss, eager_grad) = replayed(y), step(y)
         np.testing.assert_array_equal(loss.data, eager_loss.data)
         np.testing.assert_array_equal(grad.data, eager_grad.data)
+
+
+def test_relu6_hardtanh_hardswish_gradients_at_their_kinks_are_pytorchs():
+    """torch's hardtanh (and relu6, hardswish built on it) gives 0 at the bounds, unlike clip."""
+    x = tg.Tensor([-3.0, -1.0, 0.0, 1.0, 3.0, 6.0], dtype=np.float64, requires_grad=True)
+    expected = {"relu6": [0, 0, 0, 1, 1, 0], "hardtanh": [0, 0, 1, 0, 0, 0],
+                "hardswish": [0, 1 / 6, 0.5, 5 / 6, 1, 1]}
+    for name, grad in expected.items():
+        x.grad = None
+        getattr(tg, name)(x).sum().backward()
+        np.testing.assert_allclose(x.grad.data, grad, rtol=1e-15, err_msg=name)
+    x.grad = None
+    tg.clip(x, -1.0, 1.0).sum().backward()  # torch.clamp passes the gradient at its bounds
+    np.testing.assert_array_equal(x.grad.data, [0, 1, 1, 1, 0, 0])
+
+
+def test_split_with_indices_that_do_not_increase_gives_numpys_pieces():
+    x = tg.Tensor([0.0, 1.0, 2.0, 3.0], requires_grad=True)
+    pieces = tg.split(x, [3, 1])
+    assert [p.data.tolist() for p in pieces] == [a.tolist() for a in np.split(x.data, [3, 1])]
+    sum(((p * (k + 1)).sum() for k, p in enumerate(pieces)), tg.zeros(())).backward()
+    np.testing.assert_array_equal(x.grad.data, [1, 4, 4, 3])  # x[1:3] is in pieces 0 and 2
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda t, a: tg.elu(t, alpha=a), "alpha"), (lambda t, a: tg.softplus(t, beta=a), "beta"),
+    (lambda t, a: t.leaky_relu(a), "negative_slope"), (lambda t, a: tg.clip(t, a, 2.0), "lo"),
+    (lambda t, a: tg.hardtanh(t, max_val=a), "max_val"),
+])
+def test_a_parameter_tensor_that_requires_grad_is_refused_not_silently_left_without_gradient(
+        call, name):
+    t = tg.Tensor([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match=f"{name} is a constant of the op"):
+        call(t, tg.Tensor(0.5, requires_grad=True))
+    call(t, tg.Tensor(0.5))  # a Tensor that needs no gradient is used as its value
+
+
+def test_clip_with_tensor_bounds_and_like_constructors_keep_dtypes():
+    t = tg.Tensor([1.0, 2.0, 3.0])
+    bound = tg.Tensor([0.5, 2.5, 0.0])
+    np.testing.assert_array_equal(tg.clip(t, bound, 2.8).data, np.clip(t.data, bound.data, 2.8))
+    assert tg.zeros_like(tg.Tensor(np.arange(3))).dtype == np.int64
+    assert tg.ones_like(tg.Tensor(np.ones(2, np.float64))).dtype == np.float64
+    assert tg.concatenate([t, tg.ones(2, 2)], axis=None).shape == (7,)

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import ops
 from .ops import normalize_axis as _axis
-from .tensor import Tensor, numpy_keywords
+from .tensor import Tensor, constant_parameter, numpy_keywords
 
 __all__ = ["sum", "mean", "max", "min", "var", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
            "relu", "leaky_relu", "softmax", "log_softmax", "clip", "reshape", "transpose",
@@ -64,7 +64,10 @@ def argmin(x, axis=None, keepdims=False): return _tensor(x).argmin(axis, keepdim
 
 @numpy_keywords
 def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis (as np.concatenate)."""
+    """Join tensors along an existing axis (as np.concatenate; axis None joins them
+    flattened)."""
+    if axis is None:
+        return ops.Concatenate.apply(*[_tensor(t).reshape(-1) for t in tensors], axis=0)
     return ops.Concatenate.apply(*tensors, axis=axis)
 
 
@@ -176,12 +179,12 @@ def erf(x): return ops.Erf.apply(_tensor(x))
 
 def softplus(x, beta=1.0):
     """log(1 + e^(beta x)) / beta, computed without overflow."""
-    return ops.Softplus.apply(_tensor(x), beta=beta)
+    return ops.Softplus.apply(_tensor(x), beta=constant_parameter("beta", beta, "softplus"))
 
 
 def elu(x, alpha=1.0):
     """x for x > 0, alpha (e^x - 1) otherwise."""
-    return ops.Elu.apply(_tensor(x), alpha=alpha)
+    return ops.Elu.apply(_tensor(x), alpha=constant_parameter("alpha", alpha, "elu"))
 
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -207,13 +210,15 @@ def silu(x):
 
 
 def relu6(x):
-    """min(max(x, 0), 6)."""
-    return clip(x, 0, 6)
+    """min(max(x, 0), 6); gradient 0 at 0 and 6, as torch.nn.functional.relu6."""
+    return hardtanh(x, 0.0, 6.0)
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0):
-    """x limited to [min_val, max_val]."""
-    return clip(x, min_val, max_val)
+    """x limited to [min_val, max_val]; unlike clip, the gradient is 0 at the bounds themselves
+    (torch.nn.functional.hardtanh's)."""
+    return ops.Clip.apply(_tensor(x), lo=constant_parameter("min_val", min_val, "hardtanh"),
+                          hi=constant_parameter("max_val", max_val, "hardtanh"), strict=True)
 
 
 def hardswish(x):
@@ -459,8 +464,10 @@ def _pieces(x, indices_or_sections, axis, equal, where):
         raise ValueError(f"{where}: {indices_or_sections!r} sections do not divide axis {axis} "
                          f"of length {x.shape[axis]} equally (array_split allows that)") from None
     lead = (slice(None),) * axis
-    bounds = np.cumsum([0] + [len(p) for p in parts]).tolist()
-    return [x[lead + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:])]
+    # each part is a run of consecutive positions (indices need not increase: [3, 1] makes
+    # x[:3], x[3:1] and x[1:], as NumPy does)
+    return [x[lead + (slice(int(p[0]), int(p[0]) + len(p)) if len(p) else slice(0, 0),)]
+            for p in parts]
 
 
 def split(x, indices_or_sections, axis=0):

@@ -268,14 +268,15 @@ class LeakyRelu(Op):
 
 
 class Clip(Op):
-    """a limited to [lo, hi] (either may be None);  d/da = 1 inside, 0 outside"""
+    """a limited to [lo, hi] (either may be None);  d/da = 1 inside, 0 outside, and at the
+    bounds 1 (torch.clamp) or, `strict`, 0 (torch's hardtanh)"""
     @staticmethod
-    def forward(ctx, a, *, lo, hi):
+    def forward(ctx, a, *, lo, hi, strict=False):
         inside = np.ones(a.shape, dtype=bool)
         if lo is not None:
-            inside &= a >= lo
+            inside &= (a > lo) if strict else (a >= lo)
         if hi is not None:
-            inside &= a <= hi
+            inside &= (a < hi) if strict else (a <= hi)
         ctx.save_for_backward(inside)
         return np.clip(a, lo, hi)
 

@@ -118,6 +118,19 @@ class ElementCount(int):
                         "method: for PyTorch's x.size() use x.shape, for x.size(i) x.shape[i]")
 
 
+def constant_parameter(name, value, where):
+    """An op's parameter (clip's bounds, elu's alpha...), which the op treats as a constant: a
+    Tensor becomes its array, but one that requires grad is refused rather than silently
+    getting no gradient."""
+    if isinstance(value, Tensor):
+        if value.requires_grad:
+            raise TypeError(f"{where}: {name} is a constant of the op and gets no gradient, but "
+                            "the Tensor given requires grad; pass a number or an array (or "
+                            f"{name}.detach() to use its value)")
+        return value.data
+    return value
+
+
 class Tensor:
     """`Tensor(data, requires_grad=False, dtype=None)`: an n-dimensional array that records the
     ops applied to it when it (or an input) requires a gradient."""
@@ -338,13 +351,16 @@ class Tensor:
     def sigmoid(self): return ops.Sigmoid.apply(self)
     def relu(self): return ops.Relu.apply(self)
     def leaky_relu(self, negative_slope=0.01):
-        return ops.LeakyRelu.apply(self, slope=negative_slope)
+        slope = constant_parameter("negative_slope", negative_slope, "leaky_relu")
+        return ops.LeakyRelu.apply(self, slope=slope)
 
     @numpy_keywords
     def softmax(self, axis=-1): return ops.Softmax.apply(self, axis=axis)
     @numpy_keywords
     def log_softmax(self, axis=-1): return ops.LogSoftmax.apply(self, axis=axis)
-    def clip(self, lo, hi): return ops.Clip.apply(self, lo=lo, hi=hi)
+    def clip(self, lo, hi):
+        return ops.Clip.apply(self, lo=constant_parameter("lo", lo, "clip"),
+                              hi=constant_parameter("hi", hi, "clip"))
     def matmul(self, other): return ops.MatMul.apply(self, other)
     def astype(self, dtype):
         """A copy in another dtype; a cast to integers or bool leaves the graph (no gradient)."""
@@ -457,9 +473,8 @@ def ones_like(t, requires_grad=False, dtype=None):
 
 
 def _dtype_of(t):
-    """t's dtype if t is a floating Tensor or array, else the default (as Tensor(t) would)."""
-    dtype = getattr(t, "dtype", None)
-    return dtype if dtype in _FLOAT_DTYPES else get_default_dtype()
+    """t's dtype if t is a Tensor or array, else the default (as Tensor(t) would)."""
+    return getattr(t, "dtype", None) or get_default_dtype()
 
 
 def eye(N, M=None, k=0, requires_grad=False, dtype=None):
