@@ -474,7 +474,8 @@ def ones_like(t, requires_grad=False, dtype=None):
 
 def _dtype_of(t):
     """t's dtype if t is a Tensor or array, else the default (as Tensor(t) would)."""
-    return getattr(t, "dtype", None) or get_default_dtype()
+    dtype = getattr(t, "dtype", None)  # `is None`: NumPy 1.x dtypes are falsy (len 0)
+    return get_default_dtype() if dtype is None else dtype
 
 
 def eye(N, M=None, k=0, requires_grad=False, dtype=None):
