@@ -103,6 +103,8 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
                 input_grads = _as_one_per_input(node, input_grads)
             if not retain_graph:
                 node.saved_tensors = None
+                if node.holds is not None:  # its hold on leaf arrays (tensor.hold)
+                    node.holds.release()
             inputs, needs = node.inputs, node.needs_input_grad
         _finish_leaves(pending, create_graph, capture, results)
     return results

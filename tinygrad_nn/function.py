@@ -11,7 +11,7 @@ import types
 import numpy as np
 
 from .grad_mode import _grad_mode
-from .tensor import WRITES_KEPT, Tensor, clock, get_default_dtype
+from .tensor import WRITES_KEPT, Tensor, clock, get_default_dtype, hold, let_go
 
 __all__ = ["Function", "call", "binary_operator", "to_constant", "observers", "check_versions",
            "backward_on_tensors"]
@@ -47,7 +47,7 @@ class Function:
     # `seq` is a topological order), and the hooks and retained-grad tensor of its output (None
     # on most nodes); `__dict__` keeps what an op stores on ctx (ctx.axis = ...).
     __slots__ = ("inputs", "needs_input_grad", "out", "saved_tensors", "seq", "hooks",
-                 "retained", "__dict__", "__weakref__")
+                 "retained", "holds", "__dict__", "__weakref__")
     name = property(lambda self: type(self).__name__)
 
     def save_for_backward(self, *arrays):
@@ -76,17 +76,62 @@ class Function:
         node.inputs = inputs
         node.needs_input_grad = _interned.setdefault(needs := tuple(needs), needs)
         node.saved_tensors = ()
-        node.hooks = node.retained = None
+        node.hooks = node.retained = node.holds = None
         node.seq = next(clock)
         node.out = out = cls.forward(node, *arrays, **params)  # kept as made: saved_tensors
         if type(out) is not np.ndarray:  # may hold this very object (a NumPy scalar)
             out = np.asarray(out)
+        if type(out) is np.ndarray:  # (not a stand-in of tg.jit's)
+            out.setflags(write=False)  # see tensor.hold: the graph may need it
+            if node.saved_tensors or out.base is not None:
+                for x in inputs:
+                    if isinstance(x, Tensor) and x.grad_fn is None:
+                        node.holds = Holds.taken_by(node, out)
+                        break
         for observe in observers.forward:
             observe(node, out)
         return Tensor._make(out, node)
 
     def __repr__(self):
         return f"<{self.name} node>"
+
+
+
+class Holds:
+    """A node's hold on the arrays of its leaf inputs that it saved or made a view of (they stay
+    read-only while it lives, tensor.hold): let go when backward frees the node, or when the node
+    is dropped (this object dies with it)."""
+    __slots__ = ("arrays",)
+
+    @staticmethod
+    def taken_by(node, out):
+        """The node's Holds, or None if it needs none."""
+        needed = []
+        for x in node.inputs:
+            if isinstance(x, Tensor) and x.grad_fn is None:
+                a = x.data
+                if a is out.base or _among(a, node.saved_tensors):
+                    needed.append(a)
+        if not needed:
+            return None
+        holds = object.__new__(Holds)
+        holds.arrays = hold(needed)
+        return holds
+
+    def release(self):
+        arrays, self.arrays = self.arrays, ()
+        let_go(arrays)
+
+    def __del__(self):
+        if self.arrays:
+            let_go(self.arrays)
+
+
+def _among(a, arrays):
+    for b in arrays:
+        if a is b:
+            return True
+    return False
 
 
 def binary_operator(op):
@@ -106,11 +151,16 @@ def binary_operator(op):
         node = object.__new__(op)
         node.inputs, node.needs_input_grad = (a, b), _interned[a.requires_grad, b_needs]
         node.saved_tensors = ()
-        node.hooks = node.retained = None
+        node.hooks = node.retained = node.holds = None
         node.seq = next(clock)
         node.out = out = forward(node, a.data, b_data)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
+        if type(out) is np.ndarray:  # (not a stand-in of tg.jit's)
+            out.setflags(write=False)  # see tensor.hold: the graph may need it
+            if (node.saved_tensors or out.base is not None) and (
+                    a.grad_fn is None or (isinstance(b, Tensor) and b.grad_fn is None)):
+                node.holds = Holds.taken_by(node, out)
         for observe in observers.forward:
             observe(node, out)
         return Tensor._make(out, node)

@@ -10,6 +10,7 @@ the modules built on it, each where its work is done, so imports run one way:
 - `numpy_api.py` attaches NumPy's protocols, so `np.exp(x)` runs the op `exp`.
 """
 import collections
+import contextlib
 import itertools
 import sys
 import types
@@ -100,6 +101,59 @@ class ElementCount(int):
 clock = itertools.count()
 writes = types.SimpleNamespace(last=-1)  # the clock time of the newest in-place write
 WRITES_KEPT = 64  # per tensor: enough to name the version a node saw
+
+
+# --------------------------------------------------------------------------- read-only arrays
+
+# No write behind the graph's back: the array of a tensor an op computed while recording is
+# read-only from birth, and a leaf's array is read-only while a recorded node holds it (saves it,
+# or made a view of it). A write through .data, .numpy() or np.asarray(t.detach()) then raises
+# at the write (NumPy's "assignment destination is read-only"), instead of silently changing
+# what backward computes with. The library's own writes (in-place methods, so optimizers and
+# load_state_dict) go through and count a version, so a later backward raises instead.
+held = {}  # id(leaf array) -> [array, how many nodes hold it]
+
+
+def hold(arrays):
+    """Make the leaf arrays read-only for one more holder; returns those held (an array made
+    read-only by someone else is not ours to release)."""
+    taken = []
+    for a in arrays:
+        entry = held.get(id(a))
+        if entry is not None:
+            entry[1] += 1
+        elif a.flags.writeable:
+            a.setflags(write=False)
+            held[id(a)] = [a, 1]
+        else:
+            continue
+        taken.append(a)
+    return taken
+
+
+def let_go(arrays):
+    """One holder fewer: an array nobody holds any longer is writeable again."""
+    for a in arrays:
+        entry = held[id(a)]
+        entry[1] -= 1
+        if not entry[1]:
+            del held[id(a)]
+            a.setflags(write=True)
+
+
+@contextlib.contextmanager
+def held_arrays_writeable():
+    """The library's own writes into held arrays (a tg.jit replay updating parameters a graph
+    holds) go through; the version counts they add make a later backward through it raise."""
+    arrays = [entry[0] for entry in held.values()]
+    for a in arrays:
+        a.setflags(write=True)
+    try:
+        yield
+    finally:
+        for a in arrays:
+            if id(a) in held:
+                a.setflags(write=False)
 
 
 def count_write(tensor):
@@ -237,7 +291,18 @@ class Tensor:
         if np.shape(other) != self.shape and not _broadcasts_to(np.shape(other), self.shape):
             raise ValueError(f"{where}: a value of shape {np.shape(other)} does not fit a "
                              f"tensor of shape {self.shape}")
-        ufunc(self.data, other, out=self.data, casting="same_kind")
+        data = self.data
+        if not data.flags.writeable:
+            if id(data) not in held:
+                raise RuntimeError(f"{where}: this tensor's array is read-only: it was computed "
+                                   "by an op while recording, so a graph may need it (detach() "
+                                   "shares it); change a copy instead, tg.Tensor(t)")
+            data.setflags(write=True)  # held by a graph: the version counter takes over
+        try:
+            ufunc(data, other, out=data, casting="same_kind")
+        finally:
+            if id(data) in held:
+                data.setflags(write=False)
         count_write(self)
         return self
 

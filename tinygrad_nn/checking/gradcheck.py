@@ -10,7 +10,7 @@ import numpy as np
 from ..autograd import grad
 from ..ops import concatenate
 from ..tensor import Tensor
-from .jacobians import analytic_jacobian, first_derivatives, numeric_jacobian
+from .jacobians import analytic_jacobian, first_derivatives, numeric_jacobian, working_copy
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
 
@@ -43,12 +43,12 @@ def _output(fn, inputs, where):
 def _one_sided_derivatives(fn, x, flat_index, out_index, step):
     """(f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h for one Jacobian entry."""
     element = np.unravel_index(flat_index, x.shape)
-    original = x.data[element]
     values = []
-    for delta in (step, 0.0, -step):
-        x.data[element] = original + delta
-        values.append(fn().data.astype(np.float64).ravel()[out_index])
-    x.data[element] = original
+    with working_copy(x) as work:
+        original = work[element]
+        for delta in (step, 0.0, -step):
+            work[element] = original + delta
+            values.append(fn().data.astype(np.float64).ravel()[out_index])
     return (values[0] - values[1]) / step, (values[1] - values[2]) / step
 
 

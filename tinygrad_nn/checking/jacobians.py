@@ -13,6 +13,8 @@ helpers all use them:
 value of `x` (a fresh leaf holding its data), so `x`'s own graph and `.grad` are left alone.
 The results are constants (no graph).
 """
+import contextlib
+
 import numpy as np
 
 from ..autograd import grad
@@ -39,20 +41,32 @@ def analytic_jacobian(y, xs):
     return rows
 
 
+@contextlib.contextmanager
+def working_copy(x):
+    """x holding a writeable copy of its array for the time of the block (to perturb, one element
+    at a time): its own array stays untouched, and may be read-only, held by a graph."""
+    own = x.data
+    x.data = own.copy()
+    try:
+        yield x.data
+    finally:
+        x.data = own
+
+
 def numeric_jacobian(evaluate, x, eps):
     """d evaluate() / d x by central differences in float64, shape (output size, x.size):
-    `evaluate` reads x, whose elements are perturbed in place one at a time (and restored)."""
+    `evaluate` reads x, whose elements are perturbed one at a time (in a working copy)."""
     columns = []
-    for j in range(x.size):
-        # by index, not through x.data.reshape(-1): that is a copy if x.data is not contiguous
-        element = np.unravel_index(j, x.shape)
-        original = x.data[element]
-        x.data[element] = original + eps
-        plus = evaluate().data.astype(np.float64).ravel()
-        x.data[element] = original - eps
-        minus = evaluate().data.astype(np.float64).ravel()
-        x.data[element] = original
-        columns.append((plus - minus) / (2 * eps))
+    with working_copy(x) as work:
+        for j in range(x.size):
+            element = np.unravel_index(j, x.shape)
+            original = work[element]
+            work[element] = original + eps
+            plus = evaluate().data.astype(np.float64).ravel()
+            work[element] = original - eps
+            minus = evaluate().data.astype(np.float64).ravel()
+            work[element] = original
+            columns.append((plus - minus) / (2 * eps))
     if not columns:
         return np.zeros((evaluate().size, 0))
     return np.stack(columns, axis=1)

@@ -17,7 +17,7 @@ import types
 import numpy as np
 
 from ..grad_mode import is_grad_enabled
-from ..tensor import Tensor
+from ..tensor import Tensor, held, held_arrays_writeable
 from .lowering import MISS, GuardFailed, Program
 from .recording import (CaptureError, Recording, Traced, check_generators, generator_state,
                         generators_seen_by, instrument)
@@ -73,7 +73,11 @@ class jit:
         programs = self._programs.get(key)
         if programs:
             for program in programs:
-                result = program.replay(*arrays)
+                if held:  # a graph holds parameters this replay may update
+                    with held_arrays_writeable():
+                        result = program.replay(*arrays)
+                else:
+                    result = program.replay(*arrays)
                 if result is not MISS:
                     return program.rebuild(result)
         return self._capture(key, arrays, args, kwargs)
