@@ -20,6 +20,7 @@ from ..tensor import Tensor
 __all__ = ["Module", "Parameter", "IncompatibleKeys"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_FLOAT64 = np.dtype(np.float64)  # NumPy's descriptor of native float64 is one object
 
 
 class Parameter(Tensor):
@@ -52,15 +53,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        if args and not self._input_dtype_checked:
-            self._check_input_dtype(args[0])
+        if (not self._input_dtype_checked and args
+                and getattr(args[0], "dtype", None) is _FLOAT64):  # `is`: this runs every call
+            self._warn_about_float64_input()
         return self.forward(*args, **kwargs)
 
-    def _check_input_dtype(self, x):
+    def _warn_about_float64_input(self):
         """Warn once per model when float64 data meets float32 parameters: NumPy would then
         compute every layer in float64, slower, and nothing would say so."""
-        if not isinstance(x, (Tensor, np.ndarray)) or x.dtype != np.float64:
-            return
         for module in self.modules():  # the whole model is checked now, once
             module.__dict__["_input_dtype_checked"] = True
         first = next((p for _, p in self.named_parameters()), None)
