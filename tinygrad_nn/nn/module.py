@@ -55,21 +55,8 @@ class Module:
     def __call__(self, *args, **kwargs):
         if (not self._input_dtype_checked and args
                 and getattr(args[0], "dtype", None) is _FLOAT64):  # `is`: this runs every call
-            self._warn_about_float64_input()
+            _warn_about_float64_input(self)
         return self.forward(*args, **kwargs)
-
-    def _warn_about_float64_input(self):
-        """Warn once per model when float64 data meets float32 parameters: NumPy would then
-        compute every layer in float64, slower, and nothing would say so."""
-        for module in self.modules():  # the whole model is checked now, once
-            module.__dict__["_input_dtype_checked"] = True
-        first = next((p for _, p in self.named_parameters()), None)
-        if first is not None and first.dtype == np.float32:
-            warnings.warn(f"{type(self).__name__} has float32 parameters but was called with "
-                          f"float64 input, so NumPy computes it in float64 (slower, and the "
-                          f"outputs are float64). Convert the data once, X.astype(np.float32), "
-                          f"or build the model in float64 (tg.set_default_dtype(np.float64) "
-                          f"first). This warning is shown once per model.", stacklevel=3)
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name, value):
@@ -81,7 +68,7 @@ class Module:
             raise AttributeError(f"cannot assign attribute {name!r} before "
                                  f"Module.__init__() is called: call super().__init__() first "
                                  f"in {type(self).__name__}.__init__")
-        self._check_replacement(name, value)
+        _check_replacement(self, name, value)
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             if value is not None:
                 self._check_buffer_value(name, value)
@@ -89,18 +76,6 @@ class Module:
                 return
             del self._buffers[name]
         self._register(name, value)
-
-    def _check_replacement(self, name, value):
-        """TypeError unless `value` may take the place of the parameter or sub-module `name`."""
-        if name in self._parameters and not (value is None or isinstance(value, Parameter)):
-            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a Parameter "
-                            f"of {type(self).__name__}: assign an nn.Parameter, or None to "
-                            f"remove it (to change its values, use {name}.copy_(...) under "
-                            f"tg.no_grad())")
-        if name in self._modules and not (value is None or isinstance(value, (Module,
-                                                                              Parameter))):
-            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a sub-module "
-                            f"of {type(self).__name__}: assign a Module, or None to remove it")
 
     def _register(self, name, value):
         """Keep `value` under `name` in the registry of its kind (parameters, sub-modules), or
@@ -299,6 +274,35 @@ class Module:
         header = self.extra_repr()
         body = "\n  ".join(([header] if header else []) + lines)
         return f"{type(self).__name__}(\n  {body}\n)"
+
+
+# ---------------------------------------------------------------------- checks
+
+def _warn_about_float64_input(model):
+    """Warn once per model when float64 data meets float32 parameters: NumPy would then
+    compute every layer in float64, slower, and nothing would say so."""
+    for module in model.modules():  # the whole model is checked now, once
+        module.__dict__["_input_dtype_checked"] = True
+    first = next((p for _, p in model.named_parameters()), None)
+    if first is not None and first.dtype == np.float32:
+        warnings.warn(f"{type(model).__name__} has float32 parameters but was called with "
+                      f"float64 input, so NumPy computes it in float64 (slower, and the "
+                      f"outputs are float64). Convert the data once, X.astype(np.float32), or "
+                      f"build the model in float64 (tg.set_default_dtype(np.float64) first). "
+                      f"This warning is shown once per model.", stacklevel=3)
+
+
+def _check_replacement(module, name, value):
+    """TypeError unless `value` may take the place of the parameter or sub-module `name`."""
+    where = type(module).__name__
+    if name in module._parameters and not (value is None or isinstance(value, Parameter)):
+        raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a Parameter of "
+                        f"{where}: assign an nn.Parameter, or None to remove it (to change its "
+                        f"values, use {name}.copy_(...) under tg.no_grad())")
+    if name in module._modules and not (value is None or isinstance(value, (Module,
+                                                                            Parameter))):
+        raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a sub-module of "
+                        f"{where}: assign a Module, or None to remove it")
 
 
 # ---------------------------------------------------------------------- state dict helpers
