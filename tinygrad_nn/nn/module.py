@@ -41,13 +41,13 @@ class Module:
     state but not parameters (running statistics) with `register_buffer`, and define
     `forward`."""
 
+    _input_dtype_checked = False  # set on the instance once a float64 input was looked at
+
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
-
-    _input_dtype_checked = False  # set on the instance once a float64 input was looked at
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
