@@ -155,7 +155,7 @@ def test_module_list_registers_appends_indexes_and_slices():
         "0.weight", "0.bias", "1.weight", "1.bias"]
     assert len(nn.ModuleList()) == 0
     with pytest.raises(NotImplementedError):
-        layers(np.ones((1, 2)))
+        layers(np.ones((1, 2), np.float32))
 
 
 def test_sequential_item_assignment_replaces_the_module_in_place():
@@ -297,20 +297,22 @@ def test_normalisation_gradients_to_second_order(layer_class, shape, float64_def
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: nn.BatchNorm1d(3)(np.ones((1, 3))), ValueError,
+    (lambda: nn.BatchNorm1d(3)(np.ones((1, 3), np.float32)), ValueError,
      r"more than 1 value per channel.*\(1, 3\)"),
-    (lambda: nn.BatchNorm2d(3)(np.ones((1, 3, 1, 1))), ValueError,
+    (lambda: nn.BatchNorm2d(3)(np.ones((1, 3, 1, 1), np.float32)), ValueError,
      r"more than 1 value per channel.*\(1, 3, 1, 1\)"),
-    (lambda: nn.BatchNorm1d(3)(np.ones((4, 2))), ValueError, r"C = 3, got shape \(4, 2\)"),
-    (lambda: nn.BatchNorm2d(3)(np.ones((4, 3))), ValueError,
+    (lambda: nn.BatchNorm1d(3)(np.ones((4, 2), np.float32)), ValueError,
+     r"C = 3, got shape \(4, 2\)"),
+    (lambda: nn.BatchNorm2d(3)(np.ones((4, 3), np.float32)), ValueError,
      r"\(N, C, H, W\) with C = 3, got shape \(4, 3\)"),
     (lambda: nn.BatchNorm1d(0), ValueError, "num_features must be >= 1"),
     (lambda: nn.BatchNorm2d(2.0), TypeError, "num_features must be an integer"),
     (lambda: nn.BatchNorm2d(2, momentum=1.5), ValueError, "momentum"),
     (lambda: nn.BatchNorm2d(2, eps=-1.0), ValueError, "eps"),
     (lambda: nn.BatchNorm2d(2, eps="1e-5"), TypeError, "eps"),
-    (lambda: nn.LayerNorm(4)(np.ones((2, 3))), ValueError, r"\(4,\), got shape \(2, 3\)"),
-    (lambda: nn.LayerNorm((2, 3))(np.ones(3)), ValueError, r"got shape \(3,\)"),
+    (lambda: nn.LayerNorm(4)(np.ones((2, 3), np.float32)), ValueError,
+     r"\(4,\), got shape \(2, 3\)"),
+    (lambda: nn.LayerNorm((2, 3))(np.ones(3, np.float32)), ValueError, r"got shape \(3,\)"),
     (lambda: nn.LayerNorm(()), TypeError, "normalized_shape"),
     (lambda: nn.LayerNorm((2, 0)), ValueError, "normalized_shape must be >= 1"),
     (lambda: nn.LayerNorm(4.0), TypeError, "normalized_shape"),
