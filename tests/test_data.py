@@ -188,6 +188,51 @@ def test_split_is_shuffled_and_reproducible():
     assert not np.array_equal(first[1], other[1])
 
 
+def test_each_class_gives_random_members_to_the_test_part():
+    # a split that took the first k of each class (in any order) would give the same test
+    # rows on every seed; members drawn at random reach every row over a few seeds
+    y = labels_with_counts([12, 8])
+    X = np.arange(len(y))
+    test_sets = [frozenset(data.train_test_split(X, y, rng=seed)[1]) for seed in range(40)]
+    assert len(set(test_sets)) > 30
+    reached = set().union(*test_sets)
+    assert reached == set(range(len(y)))
+
+
+def test_a_regression_target_is_refused_with_the_way_out_and_splits_with_stratify_none():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    with pytest.raises(ValueError, match=r"class -?\d\.\d+ has only 1 sample; a stratified split "
+                                         r"needs at least 2 per class \(y holds 40 distinct "
+                                         r"values among 40 samples: a regression target\?\)\. "
+                                         r"For a regression target, or to split without "
+                                         r"stratifying, pass stratify=None"):
+        data.train_test_split(X, y)
+    for off in (None, False):
+        X_train, X_test, y_train, y_test = data.train_test_split(X, y, test_size=0.3, rng=1,
+                                                                 stratify=off)
+        assert len(X_test) == len(y_test) == 12 and len(X_train) == 28
+        rows = [np.flatnonzero((X == row).all(axis=1))[0] for row in X_test]
+        np.testing.assert_array_equal(y[rows], y_test)  # rows stay paired with their targets
+        assert sorted(np.concatenate([y_train, y_test])) == sorted(y)
+    again = data.train_test_split(X, y, test_size=0.3, rng=1, stratify=None)
+    np.testing.assert_array_equal(again[3], y_test)
+    assert not np.array_equal(data.train_test_split(X, y, rng=2, stratify=None)[3][:10],
+                              y_test[:10])
+    targets = rng.standard_normal((40, 2))  # a plain split takes targets of any shape
+    assert data.train_test_split(X, targets, stratify=None)[3].shape == (10, 2)
+
+
+def test_stratify_by_another_array():
+    groups = labels_with_counts([32, 8])
+    y = np.linspace(0, 1, 40)
+    _, _, y_train, y_test = data.train_test_split(np.arange(40), y, test_size=0.25, rng=0,
+                                                  stratify=groups)
+    test_groups = groups[np.searchsorted(y, y_test)]
+    assert np.bincount(test_groups).tolist() == [8, 2]  # a quarter of each group
+    assert len(y_train) == 30
+
+
 def test_split_keeps_dtypes_and_other_label_values():
     y = np.array(["a", "b"] * 10)
     X = np.ones((20, 1, 2, 2), np.float32)
@@ -199,7 +244,14 @@ def test_split_keeps_dtypes_and_other_label_values():
 @pytest.mark.parametrize("call, error, message", [
     (lambda X, y: data.train_test_split(X, y[:-1]), ValueError, r"same length.*\(9,\)"),
     (lambda X, y: data.train_test_split(X, y.reshape(5, 2)), ValueError, "same length"),
-    (lambda X, y: data.train_test_split(X, np.c_[y, y]), ValueError, r"shape \(N,\)"),
+    (lambda X, y: data.train_test_split(X, np.c_[y, y]), ValueError,
+     r"y must hold one label per sample, shape \(10,\), to stratify by, got shape \(10, 2\); "
+     r"for a regression target pass stratify=None"),
+    (lambda X, y: data.train_test_split(X, y, stratify=y[:-1]), ValueError,
+     r"stratify must hold one label per sample, shape \(10,\), to stratify by, got shape "
+     r"\(9,\)$"),
+    (lambda X, y: data.train_test_split(X, y, stratify=[{}] * 10), TypeError,
+     "stratify must be True, False, None or an array of labels, got list"),
     (lambda X, y: data.train_test_split(X, y, test_size=0.0), ValueError, "test_size"),
     (lambda X, y: data.train_test_split(X, y, test_size=1.0), ValueError, "test_size"),
     (lambda X, y: data.train_test_split(X, y, test_size=3), ValueError, "test_size"),
@@ -207,7 +259,8 @@ def test_split_keeps_dtypes_and_other_label_values():
     (lambda X, y: data.train_test_split(X, y, test_size=0.95), ValueError,
      "no training samples"),
     (lambda X, y: data.train_test_split(X, np.r_[y[:-1], 7]), ValueError,
-     "class 7 has only 1 sample"),
+     "class 7 has only 1 sample; a stratified split needs at least 2 per class. For a "
+     "regression target, or to split without stratifying, pass stratify=None$"),
     (lambda X, y: data.train_test_split(X, y, rng="0"), TypeError, "rng"),
 ])
 def test_split_mistakes(call, error, message):

@@ -279,3 +279,38 @@ def test_expected_output_comparison():
     assert _matches(["first", "...", "last"], ["first", "x", "y", "last"])
     assert _matches(["first", "...", "last"], ["first", "last"])
     assert not _matches(["first", "last"], ["first", "last", "extra"])
+
+
+def public_names():
+    """Every name in the __all__ of nn, optim and data, and of their sub-modules that have one
+    (optim.lr_scheduler), as "package.name"."""
+    from tinygrad_nn import data, nn, optim
+    names, packages = [], [("nn", nn), ("optim", optim), ("data", data)]
+    while packages:
+        prefix, package = packages.pop(0)
+        for name in package.__all__:
+            value = getattr(package, name)
+            if hasattr(value, "__all__") and getattr(value, "__name__", "").startswith(
+                    "tinygrad_nn."):
+                packages.append((f"{prefix}.{name}", value))
+            names.append(f"{prefix}.{name}")
+    return names
+
+
+def documented_code():
+    """The code of every docs page: inline `code` and fenced blocks."""
+    text = "\n".join((REPO_ROOT / page).read_text(encoding="utf-8") for page in pages()
+                     if page.startswith("docs/"))
+    blocks = re.findall(r"^```.*?^```", text, flags=re.S | re.M)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return "\n".join(blocks + re.findall(r"`[^`]+`", prose))
+
+
+def test_every_public_name_of_nn_optim_and_data_is_documented():
+    names = public_names()
+    assert {"nn.Dense", "nn.LayerNorm", "optim.RMSprop", "optim.lr_scheduler.StepLR",
+            "data.train_test_split"} <= set(names) and len(names) > 40
+    code = documented_code()
+    missing = [name for name in names
+               if not re.search(rf"\b{re.escape(name.split('.')[-1])}\b", code)]
+    assert not missing, f"no page of docs/ shows these in code: {missing}"

@@ -97,19 +97,76 @@ def test_load_refuses_a_single_npy_array(tmp_path):
         tg.load(tmp_path / "objects.npy")
 
 
-def test_nested_state_is_stored_under_dotted_names(tmp_path):
-    nested = {"state": {0: {"step": 3, "exp_avg": np.ones(2, np.float32)}},
-              "hyperparameters": {"lr": 0.1, "betas": (0.9, 0.999), "nesterov": True}}
+def test_a_checkpoint_of_nested_dicts_loads_back_nested(tmp_path):
+    model = small_model()
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    model(tg.ones(4, 2)).sum().backward()
+    optimizer.step()
+    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                  "epoch": 3, "best": 0.25, "done": False, "name": "run-1",
+                  "scale": np.float32(2.5), "betas": (0.9, 0.999)}
+    tg.save(checkpoint, tmp_path / "checkpoint.npz")
+    back = tg.load(tmp_path / "checkpoint.npz")
+    assert list(back) == list(checkpoint)
+    assert list(back["model"]) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # not nested
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(back["model"][name], array)
+        assert back["model"][name].dtype == np.float32
+    assert set(back["optimizer"]) == {"state", "hyperparameters"}
+    assert sorted(back["optimizer"]["state"]) == ["0", "1", "2", "3"]  # integer keys: str
+    assert back["optimizer"]["state"]["0"]["step"] == 1
+    # Python numbers and strings come back as they were; a NumPy scalar as a NumPy scalar
+    assert (back["epoch"], back["best"], back["done"], back["name"]) == (3, 0.25, False, "run-1")
+    assert [type(back[k]) for k in ("epoch", "best", "done", "name")] == [int, float, bool, str]
+    assert type(back["scale"]) is np.float32 and back["scale"] == 2.5
+    np.testing.assert_array_equal(back["betas"], [0.9, 0.999])  # a tuple is an array
+    other = small_model(seed=1)
+    other.load_state_dict(back["model"])
+    other_optimizer = optim.Adam(other.parameters(), lr=0.01)
+    other_optimizer.load_state_dict(back["optimizer"])
+    assert other_optimizer.state[0]["step"] == 1
+
+
+def test_members_are_named_by_their_path_of_keys(tmp_path):
+    nested = {"state": {0: {"step": 3, "exp_avg": np.ones(2, np.float32)}}, "empty": {},
+              "hyperparameters": {"lr": 0.1, "nesterov": True}, "model": small_model()}
     tg.save(nested, tmp_path / "opt.npz")
     with zipfile.ZipFile(tmp_path / "opt.npz") as archive:
-        assert sorted(archive.namelist()) == sorted([
-            "state.0.step.npy", "state.0.exp_avg.npy", "hyperparameters.lr.npy",
-            "hyperparameters.betas.npy", "hyperparameters.nesterov.npy"])
-    flat = tg.load(tmp_path / "opt.npz")
-    assert flat["state.0.step"] == 3 and flat["hyperparameters.nesterov"].dtype == bool
+        assert archive.namelist() == [
+            "state/0/step.npy", "state/0/exp_avg.npy", "empty/", "hyperparameters/lr.npy",
+            "hyperparameters/nesterov.npy", "model/0.weight.npy", "model/0.bias.npy",
+            "model/2.weight.npy", "model/2.bias.npy"]
+    back = tg.load(tmp_path / "opt.npz")
+    assert back["empty"] == {} and back["hyperparameters"]["nesterov"] is True
+    assert list(back["model"]) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_an_archive_written_by_numpy_loads_flat(tmp_path):
+    # files written before save nested dicts: dotted names, read flat; optimizers unflatten them
+    optimizer = optim.SGD(small_model().parameters(), lr=0.5, momentum=0.9)
+    np.savez(tmp_path / "old.npz", **{"hyperparameters.lr": np.float64(0.1),
+                                      "hyperparameters.momentum": np.float64(0.5),
+                                      "hyperparameters.nesterov": np.bool_(False),
+                                      "hyperparameters.weight_decay": np.float64(0.0)})
+    flat = tg.load(tmp_path / "old.npz")
+    assert sorted(flat) == ["hyperparameters.lr", "hyperparameters.momentum",
+                            "hyperparameters.nesterov", "hyperparameters.weight_decay"]
+    optimizer.load_state_dict(flat)
+    assert (optimizer.lr, optimizer.momentum) == (0.1, 0.5)
     back = serialization.unflatten(flat)
-    np.testing.assert_array_equal(back["state"]["0"]["exp_avg"], np.ones(2))
-    np.testing.assert_array_equal(back["hyperparameters"]["betas"], [0.9, 0.999])
+    assert back["hyperparameters"]["lr"] == 0.1
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"a/b": np.ones(2)}, "the key 'a/b'.*'/' separates"),
+    ({"outer": {"": np.ones(2)}}, "the key ''"),
+    ({(1, 2): np.ones(2)}, r"the key \(1, 2\)"),
+    ({0: np.ones(1), "0": np.zeros(1)}, "both named '0'"),
+])
+def test_keys_that_cannot_be_stored_are_refused_before_writing(tmp_path, state, message):
+    with pytest.raises(ValueError, match=message):
+        tg.save(state, tmp_path / "state.npz")
+    assert os.listdir(tmp_path) == []
 
 
 def test_names_that_are_numpy_savez_keywords_are_fine(tmp_path):
@@ -117,20 +174,36 @@ def test_names_that_are_numpy_savez_keywords_are_fine(tmp_path):
     assert set(tg.load(tmp_path / "odd.npz")) == {"file", "allow_pickle"}
 
 
-def test_flatten_and_unflatten_take_mappings():
-    with pytest.raises(TypeError, match="flatten takes a dict, got list"):
-        serialization.flatten([1])
+def test_unflatten_takes_a_mapping_and_refuses_ambiguous_names():
     with pytest.raises(TypeError, match="unflatten takes a mapping, got str"):
         serialization.unflatten("state.npz")
-
-
-def test_flatten_and_unflatten_refuse_ambiguous_names():
-    with pytest.raises(ValueError, match="a.b"):
-        serialization.flatten({"a.b": 1, "a": {"b": 2}})
     with pytest.raises(ValueError, match="a.b"):
         serialization.unflatten({"a": 1, "a.b": 2})
-    assert serialization.unflatten(serialization.flatten({"x": {"y": {"z": 1}}, "w": 2})) == {
-        "x": {"y": {"z": 1}}, "w": 2}
+    assert serialization.unflatten({"x.y.z": 1, "w": 2}) == {"x": {"y": {"z": 1}}, "w": 2}
+
+
+@pytest.mark.parametrize("member, data", [
+    ("notes.txt", b"not an array"),
+    ("model/config.json", b"{}"),
+])
+def test_load_refuses_members_that_are_not_arrays(tmp_path, member, data):
+    path = tmp_path / "mixed.npz"
+    np.savez(path, weight=np.ones(2))
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(member, data)
+    with pytest.raises(ValueError, match=f"load: '{re.escape(str(path))}': the member "
+                                         f"'{member}' is not an array"):
+        tg.load(path)
+
+
+def test_load_refuses_a_value_that_is_also_a_group(tmp_path):
+    path = tmp_path / "clash.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("a.npy", "a/b.npy"):
+            with archive.open(name, "w") as member:
+                np.lib.format.write_array(member, np.ones(1))
+    with pytest.raises(ValueError, match="clash.npz' is not a state dict: 'a/b' is below 'a'"):
+        tg.load(path)
 
 
 def valid_archive_bytes(tmp_path):
@@ -175,13 +248,48 @@ def test_save_into_a_missing_directory_names_the_users_path(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_save_errors_from_the_system_name_the_users_path(tmp_path):
-    target = tmp_path / "folder"
-    target.mkdir()  # os.replace cannot put a file where a directory is
-    with pytest.raises(OSError, match=f"cannot write '{re.escape(str(target))}'") as info:
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_save_to_a_directory_says_it_is_one(tmp_path, suffix):
+    target = tmp_path / "ckdir"
+    target.mkdir()
+    given = str(target) + suffix
+    with pytest.raises(IsADirectoryError, match=f"save: '{re.escape(given)}' is a directory; "
+                                                f"give the path of a file in it, such as "
+                                                f"'{re.escape(given)}/?checkpoint.npz'"):
+        tg.save(small_model(), given)
+    assert os.listdir(tmp_path) == ["ckdir"] and os.listdir(target) == []
+
+
+def test_save_to_a_path_ending_in_a_separator_names_the_problem(tmp_path):
+    given = str(tmp_path / "missing") + "/"
+    with pytest.raises(FileNotFoundError, match="ends with a separator, so it names a "
+                                                "directory, and there is none"):
+        tg.save(small_model(), given)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_below_a_file_says_it_is_a_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="notes.txt' is a file, not a directory"):
+        tg.save(small_model(), tmp_path / "notes.txt" / "model.npz")
+
+
+def test_load_of_a_directory_says_it_is_one(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory; give the path of the file"):
+        tg.load(tmp_path)
+
+
+def test_save_errors_from_the_system_name_the_users_path(tmp_path, monkeypatch):
+    target = tmp_path / "model.npz"
+
+    def refuse(source, destination):
+        raise PermissionError(13, "Permission denied", source)
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError, match=f"cannot write '{re.escape(str(target))}' "
+                                              r"\(Permission denied\)") as info:
         tg.save(small_model(), target)
     assert ".tmp" not in str(info.value)
-    assert os.listdir(tmp_path) == ["folder"] and os.listdir(target) == []
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("call", [lambda: tg.save(small_model(), 3), lambda: tg.load(None)])
@@ -201,9 +309,9 @@ def test_optimizers_and_schedules_save_directly(tmp_path):
     schedule = optim.lr_scheduler.StepLR(optimizer, 2)
     tg.save(optimizer, tmp_path / "optimizer.npz")
     tg.save(schedule, tmp_path / "schedule.npz")
-    assert set(tg.load(tmp_path / "optimizer.npz")) == {
-        "hyperparameters.lr", "hyperparameters.betas", "hyperparameters.eps",
-        "hyperparameters.weight_decay"}
+    assert tg.load(tmp_path / "optimizer.npz") == {"state": {}, "hyperparameters": {
+        "lr": 1e-3, "betas": pytest.approx(np.array([0.9, 0.999])), "eps": 1e-8,
+        "weight_decay": 0.0}}
     assert tg.load(tmp_path / "schedule.npz")["step_size"] == 2
 
 
@@ -213,3 +321,63 @@ def test_serialization_and_optim_do_not_import_nn():
         with open(module.__file__) as file:
             source = file.read()
         assert "from .nn" not in source and "from ..nn" not in source, module.__name__
+
+
+# --------------------------------------------------------------------------- resume
+
+def resume_setup(seed=0):
+    """A model with batch norm and dropout, AdamW and a StepLR schedule, built as at start."""
+    model = nn.Sequential(nn.Dense(4, 16, rng=seed), nn.BatchNorm1d(16), nn.ReLU(),
+                          nn.Dropout(0.3, rng=seed + 1), nn.Dense(16, 3, rng=seed))
+    optimizer = optim.AdamW(model.parameters(), lr=0.01)
+    schedule = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    return model, optimizer, schedule
+
+
+def train_epochs(model, optimizer, schedule, epochs):
+    X = np.random.default_rng(5).standard_normal((40, 4)).astype(np.float32)
+    y = np.arange(40) % 3
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in epochs:
+        for inputs, labels in tg.data.batches(X, y, batch_size=16, rng=epoch):
+            optimizer.zero_grad()
+            loss_fn(model(inputs), labels).backward()
+            optimizer.step()
+        schedule.step()
+
+
+def test_a_resume_with_dropout_from_one_file_is_bit_for_bit(tmp_path):
+    uninterrupted = resume_setup()
+    train_epochs(*uninterrupted, range(5))
+
+    first = resume_setup()
+    train_epochs(*first, range(2))
+    model, optimizer, schedule = first
+    tg.save({"model": model, "optimizer": optimizer, "schedule": schedule, "epoch": 2},
+            tmp_path / "checkpoint.npz")
+
+    resumed = resume_setup()
+    checkpoint = tg.load(tmp_path / "checkpoint.npz")
+    fresh_generator = resumed[0][3].rng.bit_generator.state
+    for part, name in zip(resumed, ("model", "optimizer", "schedule")):
+        part.load_state_dict(checkpoint[name])
+    assert resumed[0][3].rng.bit_generator.state != fresh_generator  # dropout's stream moved
+    train_epochs(*resumed, range(checkpoint["epoch"], 5))
+
+    expected = uninterrupted[0].state_dict()
+    assert list(resumed[0].state_dict()) == list(expected)
+    for name, array in resumed[0].state_dict().items():
+        np.testing.assert_array_equal(array, expected[name], err_msg=name)
+    assert resumed[1].lr == uninterrupted[1].lr
+    for index, entry in uninterrupted[1].state.items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(resumed[1].state[index][key], value)
+
+    # without the generator's state the masks differ, and so does the result
+    without = resume_setup()
+    without[0].load_state_dict({k: v for k, v in checkpoint["model"].items() if k != "3.rng"},
+                               strict=False)
+    without[1].load_state_dict(checkpoint["optimizer"])
+    without[2].load_state_dict(checkpoint["schedule"])
+    train_epochs(*without, range(2, 5))
+    assert not np.array_equal(without[0][0].weight.numpy(), expected["0.weight"])

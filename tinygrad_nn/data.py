@@ -1,5 +1,6 @@
 """Data: toy 2-D classification sets, real image sets (scikit-learn's 8×8 digits, MNIST from
-the user's IDX files), a stratified train/test split and a mini-batch iterator.
+the user's IDX files), a train/test split (stratified unless told not to) and a mini-batch
+iterator.
 
 Each `make_*` returns (X, y): X of shape (N, 2) in the default dtype, y of shape (N,) int64
 class labels, every class the same size, rows shuffled. `noise` is the standard deviation of
@@ -115,16 +116,17 @@ def _batches_in_order(X, y, order, batch_size):
         yield Tensor(X[rows]), Tensor(y[rows])
 
 
-def train_test_split(X, y, test_size=0.25, rng=None):
-    """X_train, X_test, y_train, y_test (scikit-learn's order): a shuffled split, stratified
-    by the labels y (N,). The test part has ceil(test_size · N) samples and each class the
-    floor or the ceiling of its share of them (the largest remainders get the ceilings, ties
-    drawn from `rng`); both parts are shuffled. A class with fewer than 2 samples raises
-    ValueError."""
+def train_test_split(X, y, test_size=0.25, rng=None, stratify=True):
+    """X_train, X_test, y_train, y_test (scikit-learn's order): a shuffled split whose test
+    part has ceil(test_size · N) samples; `rng` a Generator or an int seed.
+
+    stratify=True (the default) stratifies by the labels y (N,): each class gets the floor or
+    the ceiling of its share of the test part (the largest remainders get the ceilings, ties
+    drawn from `rng`), and a class with fewer than 2 samples raises ValueError. An array of
+    N labels stratifies by it instead, as scikit-learn's `stratify=`. stratify=None (or
+    False) gives a plain shuffled split, for a regression target. Both parts are shuffled.
+    """
     X, y = _samples_and_labels(X, y, "train_test_split")
-    if y.ndim != 1:
-        raise ValueError(f"train_test_split: y must hold one label per sample, shape (N,), got "
-                         f"shape {y.shape}")
     test_size = real_number("test_size", test_size, "train_test_split")
     if not 0 < test_size < 1:
         raise ValueError(f"train_test_split: test_size (a fraction) must be in (0, 1), got "
@@ -133,13 +135,47 @@ def train_test_split(X, y, test_size=0.25, rng=None):
     if n_test >= len(y):
         raise ValueError(f"train_test_split: test_size={test_size} of {len(y)} samples leaves "
                          f"no training samples")
-    classes, labels, counts = np.unique(y, return_inverse=True, return_counts=True)
+    strata = _strata(stratify, y)
+    if strata is None:
+        order = generator(rng, "train_test_split").permutation(len(y))
+        test, train = order[:n_test], order[n_test:]
+    else:
+        test, train = _stratified_split(strata, n_test, rng)
+    return X[train], X[test], y[train], y[test]
+
+
+def _strata(stratify, y):
+    """The labels to stratify by, (N,), or None for a plain split."""
+    if stratify is None or isinstance(stratify, (bool, np.bool_)):
+        if not stratify:
+            return None
+        strata, what = y, "y"
+    else:
+        strata, what = np.asarray(stratify), "stratify"
+        if strata.dtype.hasobject:
+            raise TypeError(f"train_test_split: stratify must be True, False, None or an "
+                            f"array of labels, got {type(stratify).__name__}")
+    if strata.shape != (len(y),):
+        raise ValueError(f"train_test_split: {what} must hold one label per sample, shape "
+                         f"({len(y)},), to stratify by, got shape {strata.shape}"
+                         + ("; for a regression target pass stratify=None" if what == "y"
+                            else ""))
+    return strata
+
+
+def _stratified_split(strata, n_test, rng):
+    """(test indices, training indices): each class of `strata` gets its share of the n_test
+    test samples, the members drawn at random."""
+    classes, labels, counts = np.unique(strata, return_inverse=True, return_counts=True)
     if counts.min() < 2:
         rare = classes[np.argmin(counts)].tolist()
+        looks = (f" (y holds {len(classes)} distinct values among {len(strata)} samples: a "
+                 f"regression target?)" if strata.dtype.kind == "f" else "")
         raise ValueError(f"train_test_split: class {rare!r} has only 1 sample; a stratified "
-                         f"split needs at least 2 per class")
+                         f"split needs at least 2 per class{looks}. For a regression target, "
+                         f"or to split without stratifying, pass stratify=None")
     rng = generator(rng, "train_test_split")
-    shares = counts * (n_test / len(y))
+    shares = counts * (n_test / len(strata))
     per_class = np.floor(shares).astype(int)
     remainders = shares - per_class
     # the leftover test samples go to the largest remainders; ties are broken at random
@@ -150,9 +186,7 @@ def train_test_split(X, y, test_size=0.25, rng=None):
         members = rng.permutation(np.flatnonzero(labels == label))
         test.append(members[:k])
         train.append(members[k:])
-    test = rng.permutation(np.concatenate(test))
-    train = rng.permutation(np.concatenate(train))
-    return X[train], X[test], y[train], y[test]
+    return rng.permutation(np.concatenate(test)), rng.permutation(np.concatenate(train))
 
 
 def load_digits(images=False):

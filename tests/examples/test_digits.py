@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_nn.examples import digits
+import tinygrad_nn as tg
+from tinygrad_nn.examples import common, digits
+from tinygrad_nn.jit import GuardFailed
 
 
 def test_a_short_run_learns_the_digits(capsys):
@@ -18,6 +20,50 @@ def test_a_short_run_learns_the_digits(capsys):
     assert len(result["losses"]) == len(result["test_losses"]) == 2
     output = capsys.readouterr().out
     assert "1437 training samples" in output and "360 held-out samples" in output
+
+
+def test_a_divergence_ends_with_the_same_message_eager_or_jitted():
+    # jitted, the replay of batch 4 meets a NaN its capture did not see (tg.jit's GuardFailed):
+    # the step is run again eagerly, and ends as --no-jit does
+    pytest.importorskip("sklearn")
+    messages = []
+    for flags in ([], ["--no-jit"]):
+        with pytest.raises(SystemExit) as info:
+            common.run(lambda f=flags: digits.main(["--lr", "1e9", "--epochs", "1", "--quiet"] + f))
+        messages.append(info.value.code)
+    assert messages[0] == messages[1] == (
+        "error: the training loss is nan at epoch 1, batch 4 of 45: training stopped before "
+        "that update. NaN or inf in the data or a learning rate too large (--lr 1e+09) are the "
+        "usual causes; to find the op that first made a NaN or inf, run the training under "
+        "`with tg.detect_anomaly():` (the --detect-anomaly flag does)")
+
+
+def test_a_replay_that_stops_midway_is_redone_eagerly_bit_for_bit(monkeypatch):
+    # a replay that fails after it advanced the batch norm statistics and the dropout
+    # generator: the step is redone from where it started, so the run equals --no-jit's
+    pytest.importorskip("sklearn")
+    real_jit = tg.jit
+    calls, failures = [], []
+
+    def flaky_jit(fn):
+        jitted = real_jit(fn)
+
+        def call(*args):
+            calls.append(1)
+            result = jitted(*args)
+            if len(calls) in (3, 5, 9):  # replays (the first call captures)
+                failures.append(1)
+                raise GuardFailed("planted")
+            return result
+        call.reset = jitted.reset
+        return call
+    argv = ["--epochs", "1", "--quiet"]
+    expected = digits.main(argv + ["--no-jit"])["model"].state_dict()
+    monkeypatch.setattr(tg, "jit", flaky_jit)
+    result = digits.main(argv)["model"].state_dict()
+    assert len(failures) == 3
+    for name, array in expected.items():
+        np.testing.assert_array_equal(result[name], array, err_msg=name)
 
 
 def test_the_plot_shows_the_misclassified_test_digits(monkeypatch, tmp_path):

@@ -323,15 +323,16 @@ def count_steps(monkeypatch):
 
 
 def test_a_learning_rate_too_large_stops_before_the_non_finite_update(monkeypatch):
-    """The weights overflow and the loss turns NaN a few epochs in: training stops before that
-    epoch's update, with no NumPy warning on the way."""
+    """The weights overflow a few epochs in and the model's output turns NaN: training stops
+    at the evaluation after that epoch, before any further update, with no NumPy warning on
+    the way."""
     steps = count_steps(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(FloatingPointError, match="--lr 1e\\+30") as info:
             circles.main(["--lr", "1e30", "--quiet"])
-    epoch = int(re.search(r"at epoch (\d+), batch 1 of 1", str(info.value)).group(1))
-    assert epoch > 1 and len(steps) == epoch - 1
+    epoch = int(re.search(r"after epoch (\d+): training stopped", str(info.value)).group(1))
+    assert epoch > 1 and len(steps) == epoch
 
 
 def test_detect_anomaly_flag_names_the_op(monkeypatch):

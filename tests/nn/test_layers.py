@@ -155,10 +155,29 @@ def test_module_list_registers_appends_indexes_and_slices():
         "0.weight", "0.bias", "1.weight", "1.bias"]
     assert len(nn.ModuleList()) == 0
     with pytest.raises(NotImplementedError):
-        layers(np.ones((1, 2)))
+        layers(np.ones((1, 2), np.float32))
+
+
+def test_sequential_item_assignment_replaces_the_module_in_place():
+    model = nn.Sequential(nn.Dense(2, 3, rng=0), nn.ReLU(), nn.Dense(3, 1, rng=0))
+    replacement = nn.Dense(3, 1, rng=7)
+    model[-1] = replacement
+    model[1] = nn.Tanh()
+    assert model[2] is replacement and isinstance(model[1], nn.Tanh) and len(model) == 3
+    assert [name for name, _ in model.named_parameters()] == [
+        "0.weight", "0.bias", "2.weight", "2.bias"]
+    assert model.parameters()[2] is replacement.weight
+    x = tg.Tensor(np.ones((4, 2), np.float32))
+    np.testing.assert_array_equal(model(x).numpy(), replacement(model[0](x).tanh()).numpy())
 
 
 @pytest.mark.parametrize("call, error, message", [
+    (lambda layers: layers.__setitem__(1, nn.ReLU()), IndexError,
+     "index 1 is out of range for a ModuleList of length 1"),
+    (lambda layers: layers.__setitem__(0, np.tanh), TypeError,
+     r"ModuleList takes Modules, got a ufunc \(assigned to item 0\)"),
+    (lambda layers: layers.__setitem__(slice(0, 1), [nn.ReLU()]), TypeError,
+     "assignment takes one integer index, got a slice"),
     (lambda layers: layers.append(np.tanh), TypeError, r"got a ufunc \(as its item 1\)"),
     (lambda layers: layers.extend([nn.ReLU(), "relu"]), TypeError,
      r"got a str \(as its item 2\)"),
@@ -278,20 +297,22 @@ def test_normalisation_gradients_to_second_order(layer_class, shape, float64_def
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: nn.BatchNorm1d(3)(np.ones((1, 3))), ValueError,
+    (lambda: nn.BatchNorm1d(3)(np.ones((1, 3), np.float32)), ValueError,
      r"more than 1 value per channel.*\(1, 3\)"),
-    (lambda: nn.BatchNorm2d(3)(np.ones((1, 3, 1, 1))), ValueError,
+    (lambda: nn.BatchNorm2d(3)(np.ones((1, 3, 1, 1), np.float32)), ValueError,
      r"more than 1 value per channel.*\(1, 3, 1, 1\)"),
-    (lambda: nn.BatchNorm1d(3)(np.ones((4, 2))), ValueError, r"C = 3, got shape \(4, 2\)"),
-    (lambda: nn.BatchNorm2d(3)(np.ones((4, 3))), ValueError,
+    (lambda: nn.BatchNorm1d(3)(np.ones((4, 2), np.float32)), ValueError,
+     r"C = 3, got shape \(4, 2\)"),
+    (lambda: nn.BatchNorm2d(3)(np.ones((4, 3), np.float32)), ValueError,
      r"\(N, C, H, W\) with C = 3, got shape \(4, 3\)"),
     (lambda: nn.BatchNorm1d(0), ValueError, "num_features must be >= 1"),
     (lambda: nn.BatchNorm2d(2.0), TypeError, "num_features must be an integer"),
     (lambda: nn.BatchNorm2d(2, momentum=1.5), ValueError, "momentum"),
     (lambda: nn.BatchNorm2d(2, eps=-1.0), ValueError, "eps"),
     (lambda: nn.BatchNorm2d(2, eps="1e-5"), TypeError, "eps"),
-    (lambda: nn.LayerNorm(4)(np.ones((2, 3))), ValueError, r"\(4,\), got shape \(2, 3\)"),
-    (lambda: nn.LayerNorm((2, 3))(np.ones(3)), ValueError, r"got shape \(3,\)"),
+    (lambda: nn.LayerNorm(4)(np.ones((2, 3), np.float32)), ValueError,
+     r"\(4,\), got shape \(2, 3\)"),
+    (lambda: nn.LayerNorm((2, 3))(np.ones(3, np.float32)), ValueError, r"got shape \(3,\)"),
     (lambda: nn.LayerNorm(()), TypeError, "normalized_shape"),
     (lambda: nn.LayerNorm((2, 0)), ValueError, "normalized_shape must be >= 1"),
     (lambda: nn.LayerNorm(4.0), TypeError, "normalized_shape"),
@@ -354,8 +375,14 @@ def test_embedding_weights_are_standard_normal():
 @pytest.mark.parametrize("indices, error, message", [
     (np.array([1, 5, 7]), IndexError, "index 5 is out of range for num_embeddings=5"),
     (np.array([[0, -1]]), IndexError, "index -1 is out of range for num_embeddings=5"),
-    (np.array([1.0, 2.0]), TypeError, "integer indices, got dtype float64"),
-    (tg.Tensor([1.0]), TypeError, "integer indices, got dtype float32"),
+    (np.array([1.5, 2.0]), TypeError, "integer indices, got dtype float64$"),
+    (np.array([1.0, 2.0]), TypeError, r"integer indices, got dtype float64; pass integers: "
+                                      r"np.array\(\[0, 1, 2\]\)"),
+    (tg.Tensor([1, 0]), TypeError, r"integer indices, got a float32 Tensor: a Python list given "
+                                   r"to tg.Tensor becomes float32, the default dtype, even when "
+                                   r"its numbers are whole; pass integers: np.array\(\[0, 1, "
+                                   r"2\]\), tg.Tensor\(np.array\(indices\)\) or "
+                                   r"indices.astype\(np.int64\)"),
 ])
 def test_embedding_bad_indices(indices, error, message):
     with pytest.raises(error, match=message):

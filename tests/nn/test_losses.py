@@ -156,8 +156,19 @@ def test_unknown_reduction(loss_class):
 
 
 @pytest.mark.parametrize("labels, error, message", [
-    (np.array([0.0, 1.0, 2.0]), TypeError, "integer"),
-    (tg.Tensor([0.0, 1.0, 2.0]), TypeError, "integer"),
+    (np.array([0.0, 1.0, 2.0]), TypeError, r"labels must be integers \(class indices\), got "
+                                           r"dtype float64; pass integer labels"),
+    (np.array([0.5, 1.0, 2.0]), TypeError, "labels must be integers, got dtype float64"),
+    (tg.Tensor([0, 1, 2]), TypeError,
+     r"labels must be integers \(class indices\), got a float32 Tensor: a Python list given to "
+     r"tg.Tensor becomes float32, the default dtype, even when its numbers are whole; pass "
+     r"integer labels: np.array\(\[0, 1, 2\]\), tg.Tensor\(np.array\(labels\)\) or "
+     r"labels.astype\(np.int64\)"),
+    (np.eye(3, dtype=np.int64), ValueError,
+     r"the labels have the logits' shape \(3, 3\), as one-hot labels or class probabilities "
+     r"do; it takes class indices of shape \(3,\): for one-hot labels pass "
+     r"labels.argmax\(axis=1\)"),
+    (tg.Tensor(np.eye(3)), ValueError, "one-hot.*labels.argmax"),
     (np.array([0, 3, 1]), ValueError, r"label 3 is outside \[0, 3\)"),
     (np.array([0, 1, -1]), ValueError, r"label -1 is outside \[0, 3\)"),
     (np.array([[0, 1, 2]]), ValueError, r"\(1, 3\).*expected \(3,\)"),
@@ -178,15 +189,42 @@ def test_cross_entropy_needs_two_dimensional_logits():
     ([[2.5], [0.3]], [[1.0], [0.0]], r"every prediction must be a probability in \[0, 1\], "
                                      r"got 2.5 at index \(0, 0\)"),
     ([-0.1, 0.5], [1.0, 0.0], "prediction .* got -0.1"),
-    ([float("nan"), 0.5], [1.0, 0.0], "prediction .* got nan at index"),
     ([0.2, 0.5], [1.0, 2.0], r"every target must be a probability .* got 2.0 at index \(1,\)"),
-    ([0.2, 0.5], [float("nan"), 0.0], "target .* got nan"),
 ])
 def test_bce_refuses_values_that_are_not_probabilities(prediction, target, message):
     p = tg.Tensor(prediction, requires_grad=True)
     with pytest.raises(ValueError, match=message + ".*BCEWithLogitsLoss"):
         nn.BCELoss()(p, np.asarray(target, np.float32))
     assert p.grad is None
+
+
+@pytest.mark.parametrize("prediction, target, message", [
+    ([0.5, float("nan")], [1.0, 0.0], r"BCELoss: the prediction is NaN at index \(1,\) \(the "
+                                      r"model diverged: lower the learning rate, or find the op "
+                                      r"that first made a NaN with tg.detect_anomaly\(\)\)$"),
+    ([0.2, 0.5], [float("nan"), 0.0], r"BCELoss: the target is NaN at index \(0,\) \(NaN in "
+                                      r"the data\)$"),
+])
+def test_bce_of_nan_names_nan_and_does_not_advise_logits(prediction, target, message):
+    p = tg.Tensor(prediction, requires_grad=True)
+    with pytest.raises(ValueError, match=message) as info:
+        nn.BCELoss()(p, np.asarray(target, np.float32))
+    assert "logits" not in str(info.value)
+    assert p.grad is None
+
+
+def test_bce_with_a_tiny_eps_stays_finite_on_float32_zero_and_one():
+    # eps=1e-9 is below float32's resolution near 1 (1 - 1e-9 rounds to 1): the clip must use
+    # at least the dtype's machine epsilon, or log(1 - p) is log(0)
+    p = tg.Tensor(np.array([0.0, 1.0, 0.0, 1.0], dtype=np.float32), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = nn.BCELoss(eps=1e-9, reduction="none")(p, np.array([1.0, 0.0, 0.0, 1.0]))
+        loss.sum().backward()
+    eps = np.finfo(np.float32).eps
+    np.testing.assert_allclose(loss.numpy(), [-np.log(eps), -np.log(eps), 0, 0], atol=1e-6,
+                               rtol=1e-5)
+    assert loss.dtype == np.float32 and np.all(np.isfinite(p.grad.numpy()))
 
 
 @pytest.mark.parametrize("call, error, message", [

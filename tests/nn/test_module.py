@@ -349,3 +349,122 @@ def test_more_module_mistakes_change_nothing(call, message):
         call(net)
     assert net.layers is layers and net.training
     assert_unchanged(net, before)
+
+
+# --------------------------------------------------------------------------- random generators
+
+class Noisy(nn.Module):
+    """Two layers that draw, one sharing its generator with a third module."""
+
+    def __init__(self, seed):
+        super().__init__()
+        self.dense = nn.Dense(3, 3, rng=seed)
+        self.drop = nn.Dropout(0.5, rng=seed + 1)
+        self.again = nn.Sequential(nn.Dropout(0.25, rng=seed + 2))
+        self.shared = self.again[0]
+
+    def forward(self, x):
+        return self.again(self.drop(self.dense(x)))
+
+
+def test_state_dict_holds_each_generator_once_after_the_buffers():
+    model = Noisy(0)
+    assert list(model.state_dict()) == ["dense.weight", "dense.bias", "drop.rng",
+                                        "again.0.rng"]
+    state = model.state_dict()["drop.rng"]
+    # a check of the kind (PCG64), then two words for each of its 4 integers (128-bit ones)
+    assert state.dtype == np.uint64 and state.shape == (9,)
+
+
+def test_a_loaded_generator_state_continues_the_stream_bit_for_bit():
+    model, other = Noisy(0), Noisy(10)
+    x = tg.Tensor(np.ones((8, 3), np.float32))
+    model(x)
+    state = model.state_dict()
+    expected = model(x).numpy()
+    assert not np.array_equal(other(x).numpy(), expected)
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other(x).numpy(), expected)
+    assert other.shared is other.again[0]  # the generator was set in place, not replaced
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937, np.random.Philox,
+                                           np.random.SFC64, np.random.PCG64DXSM])
+def test_every_kind_of_bit_generator_round_trips(bit_generator):
+    source = nn.Dropout(0.5, rng=np.random.Generator(bit_generator(1)))
+    target = nn.Dropout(0.5, rng=np.random.Generator(bit_generator(2)))
+    source.rng.random(5)
+    target.load_state_dict(source.state_dict())
+    np.testing.assert_array_equal(target.rng.random(100), source.rng.random(100))
+
+
+def generator_state_mistakes():
+    good = nn.Dropout(0.5, rng=0).state_dict()["rng"]
+    mt = nn.Dropout(0.5, rng=np.random.Generator(np.random.MT19937(0))).state_dict()["rng"]
+    return [
+        pytest.param({"rng": good.astype(np.int64)}, ValueError,
+                     r"'rng' is the state of a random generator \(PCG64\), a uint64 array of "
+                     r"shape \(9,\); the state dict has an array of shape \(9,\) and dtype "
+                     r"int64", id="dtype"),
+        pytest.param({"rng": mt}, ValueError, r"shape \(627,\)", id="another kind"),
+        pytest.param({"rng": good[:5]}, ValueError, r"shape \(5,\)", id="short"),
+        # word 1 is the high half of PCG64's has_uint32 flag: 2**64 is no flag
+        pytest.param({"rng": np.where(np.arange(9) == 1, np.uint64(1), good)}, ValueError,
+                     r"'rng' is not a valid state of a random generator", id="refused value"),
+        pytest.param({}, KeyError, r"missing keys \['rng'\], unexpected keys \[\]; 'rng' is the "
+                                   r"state of a random generator.*strict=False", id="missing"),
+    ]
+
+
+@pytest.mark.parametrize("state, error, message", generator_state_mistakes())
+def test_bad_generator_states_change_nothing(state, error, message):
+    dropout = nn.Dropout(0.5, rng=3)
+    before = dropout.rng.bit_generator.state
+    with pytest.raises(error, match=message):
+        dropout.load_state_dict(state)
+    assert dropout.rng.bit_generator.state == before
+
+
+def test_a_whole_checkpoint_given_to_load_state_dict_says_to_pass_its_part():
+    net = Net()
+    checkpoint = {"model": net.state_dict(), "epoch": 3}
+    before = snapshot(net)
+    with pytest.raises(KeyError, match=r"'model' holds a dict: to load a module from a "
+                                       r"checkpoint that holds several state dicts, pass its "
+                                       r"part, load_state_dict\(checkpoint\['model'\]\)"):
+        net.load_state_dict(checkpoint)
+    assert_unchanged(net, before)
+
+
+# --------------------------------------------------------------------------- dtypes
+
+def test_float64_data_into_a_float32_model_warns_once_per_model():
+    model = nn.Sequential(nn.Dense(2, 3, rng=0), nn.ReLU(), nn.Dense(3, 1, rng=0))
+    x = np.ones((4, 2))
+    with pytest.warns(UserWarning) as caught:
+        model(x)
+        model(x)
+        model[0](x)
+        model(tg.Tensor(x))
+    assert len(caught) == 1
+    assert str(caught[0].message) == (
+        "Sequential has float32 parameters but was called with float64 input, so NumPy "
+        "computes it in float64 (slower, and the outputs are float64). Convert the data once, "
+        "X.astype(np.float32), or build the model in float64 (tg.set_default_dtype(np.float64) "
+        "first). This warning is shown once per model.")
+    assert caught[0].filename == __file__  # the line that called the model
+    with pytest.warns(UserWarning, match="Dense has float32"):
+        nn.Dense(2, 3, rng=0)(x)  # another model warns too
+
+
+def test_matching_dtypes_and_integer_indices_do_not_warn(recwarn):
+    nn.Dense(2, 3, rng=0)(np.ones((4, 2), np.float32))
+    nn.Embedding(4, 2, rng=0)(np.array([0, 3]))
+    nn.MSELoss()(tg.Tensor(np.ones(3)), np.ones(3))  # no parameters: nothing to compare with
+    previous = tg.get_default_dtype()
+    tg.set_default_dtype(np.float64)
+    try:
+        nn.Dense(2, 3, rng=0)(np.ones((4, 2)))
+    finally:
+        tg.set_default_dtype(previous)
+    assert len(recwarn) == 0

@@ -17,6 +17,7 @@ except ImportError:  # tqdm is optional: without it progress is printed as plain
     tqdm = None
 
 import tinygrad_nn as tg
+from tinygrad_nn.jit import GuardFailed
 
 TEST_SIZE = 0.25
 
@@ -182,63 +183,126 @@ class Progress:
             self.bar.close()
 
 
-def _non_finite_loss(value, epoch, batch, batches, args):
+def _diverged(what, args):
+    """The one message every divergence ends with, eager or jitted: what went non-finite, and
+    what to do about it."""
     return FloatingPointError(
-        f"the training loss is {value} at epoch {epoch}, batch {batch} of {batches}: training "
-        f"stopped before that update. NaN or inf in the data or a learning rate too large "
-        f"(--lr {args.lr}) are the usual causes; to find the op that first made a NaN or inf, "
-        "run the training under `with tg.detect_anomaly():` (the --detect-anomaly flag does)")
+        f"{what}. NaN or inf in the data or a learning rate too large (--lr {args.lr:g}) are the "
+        f"usual causes; to find the op that first made a NaN or inf, run the training under "
+        f"`with tg.detect_anomaly():` (the --detect-anomaly flag does)")
+
+
+def _restorer(model):
+    """A function that puts back the model's buffers and random generators as they are now
+    (a replay that stops midway may have advanced them)."""
+    buffers = [(buffer, buffer.copy()) for buffer in model.buffers()]
+    generators = [(value, value.bit_generator.state) for module in model.modules()
+                  for value in vars(module).values() if isinstance(value, np.random.Generator)]
+
+    def restore():
+        for buffer, saved in buffers:
+            np.copyto(buffer, saved)
+        for generator, state in generators:
+            generator.bit_generator.state = state
+    return restore
+
+
+class _Step:
+    """One batch's loss and gradients (`step(inputs, targets, where)` -> the loss value, the
+    gradients in .grad), replayed with tg.jit unless `eager`. A batch that shows the training
+    has diverged raises FloatingPointError, with the same message eager or jitted."""
+
+    def __init__(self, model, loss_fn, optimizer, args, eager):
+        self.model, self.loss_fn, self.optimizer, self.args = model, loss_fn, optimizer, args
+        # captured once per batch shape, then replayed as flat NumPy (docs/jit.md); the update
+        # stays eager so that a non-finite loss stops training before it
+        self.jitted = None if eager else tg.jit(self.loss_and_gradients)
+
+    def loss_and_gradients(self, inputs, targets):
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(inputs), targets)
+        loss.backward()
+        return loss
+
+    def __call__(self, inputs, targets, where):
+        try:
+            value = self._loss_value(inputs, targets)
+        except ValueError:  # a loss that refuses a NaN output (BCELoss) says why, not this
+            if self._output_is_finite(inputs):
+                raise
+            raise _diverged(f"the model's output is nan at {where}: training stopped before "
+                            f"that update", self.args) from None
+        if not math.isfinite(value):
+            raise _diverged(f"the training loss is {value} at {where}: training stopped before "
+                            f"that update", self.args)
+        return value
+
+    def _loss_value(self, inputs, targets):
+        if self.jitted is not None:
+            restore = _restorer(self.model)
+            try:
+                return self.jitted(inputs, targets).item()
+            except GuardFailed:
+                # the replay met a value its capture did not (NaN or inf, most often): forget
+                # the capture and run this step eagerly, as --no-jit would, from its start
+                self.jitted.reset()
+                restore()
+        return self.loss_and_gradients(inputs, targets).item()
+
+    def _output_is_finite(self, inputs):
+        with tg.no_grad():
+            return bool(np.isfinite(self.model(inputs).numpy()).all())
 
 
 def train(model, loss_fn, optimizer, train_set, test_set, args, rng, scheduler=None,
           name=None):
     """Train for args.epochs epochs on mini-batches of args.batch_size (or the whole set), with
     progress reports (the bar titled `name`) and `scheduler.step()` after each epoch. Stops
-    with FloatingPointError at the first loss that is NaN or inf, before its update. Returns
-    ({"train": mean training loss of each epoch, "test": test loss after each epoch}, seconds
-    taken)."""
+    with FloatingPointError at the first training loss or model output that is NaN or inf
+    (before its update), or the first test loss that is. Returns ({"train": mean training
+    loss of each epoch, "test": test loss after each epoch}, seconds taken)."""
     batch_size = args.batch_size or len(train_set.X)
     batches = math.ceil(len(train_set.X) / batch_size)
     history = {"train": [], "test": []}
     progress = Progress(args.epochs, batches, every=args.print_every or max(args.epochs // 10, 1),
                         quiet=args.quiet, bar=not args.no_progress, name=name)
     anomaly = tg.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
-
-    def loss_and_gradients(inputs, targets):
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        return loss
-
-    if not (args.no_jit or args.detect_anomaly):
-        # captured once per batch shape, then replayed as flat NumPy (docs/jit.md); the update
-        # stays eager so that a non-finite loss stops training before it
-        loss_and_gradients = tg.jit(loss_and_gradients)
+    step = _Step(model, loss_fn, optimizer, args, eager=args.no_jit or args.detect_anomaly)
     start = time.perf_counter()
     # overflow shows up below as a non-finite loss, reported once with what to do about it,
     # rather than as NumPy warnings from inside the ops
-    with anomaly, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for epoch in range(1, args.epochs + 1):
-            model.train()
-            total = 0.0
-            for batch, (inputs, targets) in enumerate(
-                    tg.data.batches(train_set.X, train_set.targets, batch_size, rng=rng),
-                    start=1):
-                value = loss_and_gradients(inputs, targets).item()
-                if not math.isfinite(value):
-                    progress.close()
-                    raise _non_finite_loss(value, epoch, batch, batches, args)
-                optimizer.step()
-                total += value * len(inputs)
-                progress.batch_done()
-            if scheduler is not None:
-                scheduler.step()
-            history["train"].append(total / len(train_set.X))
-            history["test"].append(evaluate(model, loss_fn, test_set)[0])
-            progress.epoch_done(epoch, history["train"][-1], history["test"][-1])
-    seconds = time.perf_counter() - start
-    progress.close()
-    return history, seconds
+    try:
+        with anomaly, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(1, args.epochs + 1):
+                model.train()
+                total = 0.0
+                for batch, (inputs, targets) in enumerate(
+                        tg.data.batches(train_set.X, train_set.targets, batch_size, rng=rng),
+                        start=1):
+                    value = step(inputs, targets, f"epoch {epoch}, batch {batch} of {batches}")
+                    optimizer.step()
+                    total += value * len(inputs)
+                    progress.batch_done()
+                if scheduler is not None:
+                    scheduler.step()
+                history["train"].append(total / len(train_set.X))
+                history["test"].append(_test_loss(model, loss_fn, test_set, epoch, args))
+                progress.epoch_done(epoch, history["train"][-1], history["test"][-1])
+    finally:
+        progress.close()
+    return history, time.perf_counter() - start
+
+
+def _test_loss(model, loss_fn, test_set, epoch, args):
+    """The loss on the test set after an epoch; FloatingPointError if it is not finite."""
+    outputs = predict(model, test_set.X)
+    if not np.isfinite(outputs).all():
+        raise _diverged(f"the model's output on the test set is nan after epoch {epoch}: "
+                        f"training stopped", args)
+    loss = evaluate(model, loss_fn, test_set, outputs)[0]
+    if not math.isfinite(loss):
+        raise _diverged(f"the test loss is {loss} after epoch {epoch}: training stopped", args)
+    return loss
 
 
 # ---------------------------------------------------------------- evaluation and report
@@ -264,9 +328,11 @@ def predicted_labels(outputs):
     return outputs.argmax(axis=1)
 
 
-def evaluate(model, loss_fn, dataset):
-    """(mean loss, accuracy) of the model on a Dataset."""
-    outputs = predict(model, dataset.X)
+def evaluate(model, loss_fn, dataset, outputs=None):
+    """(mean loss, accuracy) of the model on a Dataset (whose outputs `predict` gave, if
+    given)."""
+    if outputs is None:
+        outputs = predict(model, dataset.X)
     with tg.no_grad():
         loss = loss_fn(tg.Tensor(outputs), dataset.targets).item()
     return loss, float(np.mean(predicted_labels(outputs) == dataset.labels))

@@ -14,6 +14,8 @@ class Embedding(Module):
     weight[indices], of shape indices.shape + (embedding_dim,). The gradient of a row used
     several times adds up."""
 
+    _input_dtype_checked = True  # its input is indices, not data to compare with the weights
+
     def __init__(self, num_embeddings, embedding_dim, rng=None):
         super().__init__()
         self.num_embeddings = positive_int("num_embeddings", num_embeddings, "Embedding")
@@ -22,9 +24,10 @@ class Embedding(Module):
         self.weight = Parameter(weight.astype(get_default_dtype()))
 
     def forward(self, indices):
+        given = indices
         indices = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
         if indices.dtype.kind not in "iu":
-            raise TypeError(f"Embedding takes integer indices, got dtype {indices.dtype}")
+            raise TypeError(_not_integers(given, indices))
         bad = (indices < 0) | (indices >= self.num_embeddings)
         if bad.any():
             first = indices[np.unravel_index(np.argmax(bad), indices.shape)]
@@ -35,3 +38,15 @@ class Embedding(Module):
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+def _not_integers(given, indices):
+    """Why float indices are refused, and what to write; whole numbers in a float Tensor most
+    likely came from a Python list, which tg.Tensor makes float32."""
+    if indices.dtype.kind != "f" or not np.all(indices == np.floor(indices)):
+        return f"Embedding takes integer indices, got dtype {indices.dtype}"
+    got = (f"a {indices.dtype} Tensor: a Python list given to tg.Tensor becomes "
+           f"{indices.dtype}, the default dtype, even when its numbers are whole"
+           if isinstance(given, Tensor) else f"dtype {indices.dtype}")
+    return (f"Embedding takes integer indices, got {got}; pass integers: np.array([0, 1, 2]), "
+            f"tg.Tensor(np.array(indices)) or indices.astype(np.int64)")

@@ -59,7 +59,8 @@ Linear = Dense
 class ModuleList(Module):
     """A list of Modules, registered under the names "0", "1", ... (so their parameters are
     "0.weight", ...): `append`, `extend`, `len`, indexing (a slice gives the same kind of
-    container) and iteration. It has no forward of its own."""
+    container), assignment `modules[i] = module`, and iteration. It has no forward of its
+    own."""
 
     def __init__(self, modules=()):
         super().__init__()
@@ -87,13 +88,30 @@ class ModuleList(Module):
             part = type(self).__new__(type(self))
             ModuleList.__init__(part, modules[index])
             return part
+        return modules[self._position(index)]
+
+    def __setitem__(self, index, module):
+        """Replace the module at `index` (an int, negative ones counting from the end); the new
+        module takes the old one's name ("2"), so the state dict's names stay the same."""
+        if isinstance(index, slice):
+            raise TypeError(f"{type(self).__name__} assignment takes one integer index, got a "
+                            f"slice; assign the modules one by one")
+        position = self._position(index)
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__} takes Modules, got a "
+                            f"{type(module).__name__} (assigned to item {index})")
+        setattr(self, str(position), module)
+
+    def _position(self, index):
+        """`index` as a position in [0, len); TypeError unless an int, IndexError unless in
+        range."""
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"{type(self).__name__} indices must be integers or slices, got "
                             f"{type(index).__name__}")
-        if not -len(modules) <= index < len(modules):
+        if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for a {type(self).__name__} of "
-                             f"length {len(modules)}")
-        return modules[index]
+                             f"length {len(self)}")
+        return int(index) % len(self)
 
     def __len__(self):
         return len(self._modules)
@@ -175,7 +193,9 @@ class Identity(Module):
 class Dropout(Module):
     """Inverted dropout: in training mode each element is zeroed with probability p and the
     survivors are scaled by 1/(1-p), so the expected output equals the input; a new mask is
-    drawn (from `rng`, a Generator or a seed) at every call. In eval mode it is the identity."""
+    drawn (from `rng`, a Generator or a seed) at every call. In eval mode it is the identity.
+    The generator's state is part of `state_dict()` (as "rng"), so a resumed run draws the
+    masks an uninterrupted one would."""
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()

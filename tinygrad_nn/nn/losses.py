@@ -97,15 +97,21 @@ class BCELoss(_Loss):
 
     def check_values(self, prediction, target):
         """Probabilities only: raw logits (outside [0, 1]) would be clipped to a loss near 0
-        with zero gradient, silently."""
+        with zero gradient, silently. NaN is named as such: a NaN prediction comes from a
+        model that diverged, not from logits."""
         for name, values in (("prediction", prediction.data), ("target", target.data)):
             outside = ~((values >= 0) & (values <= 1))  # NaN is outside too
             if outside.any():
                 index = np.unravel_index(np.argmax(outside), values.shape)
+                at = f"at index {tuple(map(int, index))}"
+                if np.isnan(values[index]):
+                    cause = ("the model diverged: lower the learning rate, or find the op that "
+                             "first made a NaN with tg.detect_anomaly()" if name == "prediction"
+                             else "NaN in the data")
+                    raise ValueError(f"BCELoss: the {name} is NaN {at} ({cause})")
                 raise ValueError(f"BCELoss: every {name} must be a probability in [0, 1], got "
-                                 f"{values[index]} at index {tuple(map(int, index))}; for raw "
-                                 f"scores (logits) use BCEWithLogitsLoss, which applies the "
-                                 f"sigmoid itself")
+                                 f"{values[index]} {at}; for raw scores (logits) use "
+                                 f"BCEWithLogitsLoss, which applies the sigmoid itself")
 
     def elementwise(self, prediction, target):
         eps = max(self.eps, float(np.finfo(prediction.dtype).eps))
@@ -127,7 +133,29 @@ class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy: logits (N, C) and integer class labels (N,) in [0, C) as a NumPy
     array or a Tensor; the loss of sample i is -log_softmax(logits)[i, labels[i]], computed by
     the engine's fused, log-sum-exp-stable `cross_entropy` op. With reduction="none" the result
-    has shape (N,). Float labels raise TypeError; labels outside [0, C) raise ValueError."""
+    has shape (N,). Float labels raise TypeError (`tg.Tensor([0, 1, 2])` is float32: write
+    `np.array([0, 1, 2])`); labels of the logits' shape (one-hot) and labels outside [0, C)
+    raise ValueError."""
 
     def forward(self, logits, labels):
+        _check_labels(logits, labels)
         return cross_entropy(logits, labels, reduction=self.reduction)
+
+
+def _check_labels(logits, labels):
+    """The two label mistakes a PyTorch user makes, named with what to write instead:
+    one-hot labels, and whole numbers that became floats (Python lists become float32)."""
+    shape = np.shape(logits.data if isinstance(logits, Tensor) else logits)
+    values = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if len(shape) >= 2 and values.shape == shape:
+        raise ValueError(f"CrossEntropyLoss: the labels have the logits' shape {shape}, as "
+                         f"one-hot labels or class probabilities do; it takes class indices "
+                         f"of shape {shape[:1] + shape[2:]}: for one-hot labels pass "
+                         f"labels.argmax(axis=1)")
+    if values.dtype.kind == "f" and np.all(values == np.floor(values)):
+        got = (f"a {values.dtype} Tensor: a Python list given to tg.Tensor becomes "
+               f"{values.dtype}, the default dtype, even when its numbers are whole"
+               if isinstance(labels, Tensor) else f"dtype {values.dtype}")
+        raise TypeError(f"CrossEntropyLoss: labels must be integers (class indices), got {got}; "
+                        f"pass integer labels: np.array([0, 1, 2]), tg.Tensor(np.array(labels)) "
+                        f"or labels.astype(np.int64)")

@@ -3,9 +3,12 @@
 A Module registers every Parameter and every sub-Module assigned to one of its attributes, and
 every buffer (a NumPy array of state, such as batch norm's running statistics) given to
 `register_buffer`, so `parameters()`, `state_dict()` and `train()`/`eval()` find them without
-being told.
+being told. A random generator kept as an attribute (Dropout's `rng`) is state too:
+`state_dict()` saves where it is in its stream, so a resumed run draws the same masks.
 """
 import os
+import warnings
+import zlib
 from collections import namedtuple
 from collections.abc import Mapping
 
@@ -17,6 +20,7 @@ from ..tensor import Tensor
 __all__ = ["Module", "Parameter", "IncompatibleKeys"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_FLOAT64 = np.dtype(np.float64)  # NumPy's descriptor of native float64 is one object
 
 
 class Parameter(Tensor):
@@ -37,6 +41,8 @@ class Module:
     state but not parameters (running statistics) with `register_buffer`, and define
     `forward`."""
 
+    _input_dtype_checked = False  # set on the instance once a float64 input was looked at
+
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
@@ -47,6 +53,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        if (not self._input_dtype_checked and args
+                and getattr(args[0], "dtype", None) is _FLOAT64):  # `is`: this runs every call
+            _warn_about_float64_input(self)
         return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------------ registration
@@ -59,21 +68,18 @@ class Module:
             raise AttributeError(f"cannot assign attribute {name!r} before "
                                  f"Module.__init__() is called: call super().__init__() first "
                                  f"in {type(self).__name__}.__init__")
-        if name in self._parameters and not (value is None or isinstance(value, Parameter)):
-            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a Parameter "
-                            f"of {type(self).__name__}: assign an nn.Parameter, or None to "
-                            f"remove it (to change its values, use {name}.copy_(...) under "
-                            f"tg.no_grad())")
-        if name in self._modules and not (value is None or isinstance(value, (Module,
-                                                                              Parameter))):
-            raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a sub-module "
-                            f"of {type(self).__name__}: assign a Module, or None to remove it")
+        _check_replacement(self, name, value)
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             if value is not None:
                 self._check_buffer_value(name, value)
                 np.copyto(self._buffers[name], value)
                 return
             del self._buffers[name]
+        self._register(name, value)
+
+    def _register(self, name, value):
+        """Keep `value` under `name` in the registry of its kind (parameters, sub-modules), or
+        as a plain attribute, and forget `name` everywhere else."""
         if isinstance(value, Parameter):
             registry = self._parameters
         elif isinstance(value, Module):
@@ -169,10 +175,18 @@ class Module:
 
     def _all_entries(self, prefix, kinds):
         for kind in kinds:
-            for name, value in getattr(self, kind).items():
+            for name, value in self._own_entries(kind):
                 yield prefix + name, value
         for name, module in self._modules.items():
             yield from module._all_entries(prefix + name + ".", kinds)
+
+    def _own_entries(self, kind):
+        """(name, value) of this module's registry `kind`; "generators" are the random
+        generators among its plain attributes."""
+        if kind == "generators":
+            return [(name, value) for name, value in self.__dict__.items()
+                    if isinstance(value, np.random.Generator)]
+        return self.__dict__[kind].items()
 
     def named_parameters(self, prefix=""):
         """(dotted name, Parameter) pairs, each Parameter once (under its first name): this
@@ -213,16 +227,18 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def _named_state(self):
-        return self._named_entries("", ("_parameters", "_buffers"))
+        return self._named_entries("", ("_parameters", "_buffers", "generators"))
 
     def state_dict(self):
-        """{dotted name: copy of the NumPy array} of every parameter and buffer: each module's
-        parameters, then its buffers, then its sub-modules' (as PyTorch orders them)."""
-        return {name: (value.data if isinstance(value, Tensor) else value).copy()
-                for name, value in self._named_state()}
+        """{dotted name: NumPy array} of every parameter and buffer (copies) and of every random
+        generator kept as an attribute (its state as a uint64 array): each module's
+        parameters, then its buffers and generators, then its sub-modules' (as PyTorch orders
+        them)."""
+        return {name: _state_array(value) for name, value in self._named_state()}
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy the arrays of `state_dict` into the parameters and buffers of the same name.
+        """Copy the arrays of `state_dict` into the parameters, buffers and random generators of
+        the same name.
 
         Everything is checked before anything is copied, so on an error nothing changes:
         TypeError if `state_dict` is not a mapping; with `strict`, a missing or unexpected
@@ -230,38 +246,19 @@ class Module:
         ValueError. Without `strict`, only the names both sides have are loaded. Returns
         `IncompatibleKeys(missing_keys, unexpected_keys)`.
         """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict takes a mapping from names to arrays (such as "
-                            f"tg.load(path) returns), got {type(state_dict).__name__}"
-                            + (": pass tg.load(path), not the path"
-                               if isinstance(state_dict, (str, os.PathLike)) else ""))
-        if not isinstance(strict, (bool, np.bool_)):
-            raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
+        _check_load_arguments(state_dict, strict)
         own = dict(self._named_state())
-        missing = [name for name in own if name not in state_dict]
-        unexpected = [name for name in state_dict if name not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
-                           f"{unexpected}")
-        updates = []
-        for name, target in own.items():
-            if name not in state_dict:
-                continue
-            value = state_dict[name]
-            array = value.data if isinstance(value, Tensor) else np.asarray(value)
-            if array.shape != target.shape:
-                raise ValueError(f"load_state_dict: {name!r} has shape {array.shape} in the "
-                                 f"state dict but {target.shape} in the module")
-            if array.dtype != target.dtype:
-                raise ValueError(f"load_state_dict: {name!r} has dtype {array.dtype} in the "
-                                 f"state dict but {target.dtype} in the module")
-            updates.append((target, array))
+        missing, unexpected = _compare_names(own, state_dict, strict)
+        updates = [(target, _loadable(name, target, state_dict[name]))
+                   for name, target in own.items() if name in state_dict]
         with no_grad():
-            for target, array in updates:
+            for target, value in updates:
                 if isinstance(target, Tensor):
-                    target.copy_(array)
+                    target.copy_(value)
+                elif isinstance(target, np.random.Generator):
+                    target.bit_generator.state = value
                 else:
-                    np.copyto(target, array)
+                    np.copyto(target, value)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ display
@@ -277,3 +274,152 @@ class Module:
         header = self.extra_repr()
         body = "\n  ".join(([header] if header else []) + lines)
         return f"{type(self).__name__}(\n  {body}\n)"
+
+
+# ---------------------------------------------------------------------- checks
+
+def _warn_about_float64_input(model):
+    """Warn once per model when float64 data meets float32 parameters: NumPy would then
+    compute every layer in float64, slower, and nothing would say so."""
+    for module in model.modules():  # the whole model is checked now, once
+        module.__dict__["_input_dtype_checked"] = True
+    first = next((p for _, p in model.named_parameters()), None)
+    if first is not None and first.dtype == np.float32:
+        warnings.warn(f"{type(model).__name__} has float32 parameters but was called with "
+                      f"float64 input, so NumPy computes it in float64 (slower, and the "
+                      f"outputs are float64). Convert the data once, X.astype(np.float32), or "
+                      f"build the model in float64 (tg.set_default_dtype(np.float64) first). "
+                      f"This warning is shown once per model.", stacklevel=3)
+
+
+def _check_replacement(module, name, value):
+    """TypeError unless `value` may take the place of the parameter or sub-module `name`."""
+    where = type(module).__name__
+    if name in module._parameters and not (value is None or isinstance(value, Parameter)):
+        raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a Parameter of "
+                        f"{where}: assign an nn.Parameter, or None to remove it (to change its "
+                        f"values, use {name}.copy_(...) under tg.no_grad())")
+    if name in module._modules and not (value is None or isinstance(value, (Module,
+                                                                            Parameter))):
+        raise TypeError(f"cannot assign a {type(value).__name__} to {name!r}, a sub-module of "
+                        f"{where}: assign a Module, or None to remove it")
+
+
+# ---------------------------------------------------------------------- state dict helpers
+
+def _state_array(value):
+    """What `state_dict()` holds for a parameter, buffer or random generator: a NumPy array."""
+    if isinstance(value, Tensor):
+        return value.data.copy()
+    if isinstance(value, np.random.Generator):
+        return _generator_words(value)
+    return value.copy()
+
+
+def _check_load_arguments(state_dict, strict):
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"load_state_dict takes a mapping from names to arrays (such as "
+                        f"tg.load(path) returns), got {type(state_dict).__name__}"
+                        + (": pass tg.load(path), not the path"
+                           if isinstance(state_dict, (str, os.PathLike)) else ""))
+    if not isinstance(strict, (bool, np.bool_)):
+        raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
+
+
+def _compare_names(own, state_dict, strict):
+    """(missing names, unexpected names); with `strict`, KeyError if there are any, saying
+    what the likely mistake is."""
+    missing = [name for name in own if name not in state_dict]
+    unexpected = [name for name in state_dict if name not in own]
+    if strict and (missing or unexpected):
+        nested = [name for name in unexpected if isinstance(state_dict[name], Mapping)]
+        generators = [name for name in missing if isinstance(own[name], np.random.Generator)]
+        hint = ""
+        if nested:
+            hint = (f"; {nested[0]!r} holds a dict: to load a module from a checkpoint that "
+                    f"holds several state dicts, pass its part, "
+                    f"load_state_dict(checkpoint[{nested[0]!r}])")
+        elif generators and len(generators) == len(missing) and not unexpected:
+            hint = (f"; {generators[0]!r} is the state of a random generator, which state "
+                    f"dicts saved before generators were saved lack: load with strict=False "
+                    f"to keep the generator as it is")
+        raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
+                       f"{unexpected}{hint}")
+    return missing, unexpected
+
+
+def _loadable(name, target, value):
+    """`value` checked against the parameter, buffer or generator `target` it is loaded into:
+    an array of the same shape and dtype, or a generator's state dict; ValueError naming
+    `name` otherwise."""
+    array = value.data if isinstance(value, Tensor) else np.asarray(value)
+    if isinstance(target, np.random.Generator):
+        return _generator_state(name, target, array)
+    if array.shape != target.shape:
+        raise ValueError(f"load_state_dict: {name!r} has shape {array.shape} in the "
+                         f"state dict but {target.shape} in the module")
+    if array.dtype != target.dtype:
+        raise ValueError(f"load_state_dict: {name!r} has dtype {array.dtype} in the "
+                         f"state dict but {target.dtype} in the module")
+    return array
+
+
+# A generator's state is saved as uint64 words: a checksum of its bit generator's name, then
+# the integers of the bit generator's state dict in sorted key order, each as two words (PCG64
+# keeps 128-bit integers), and the elements of its arrays, one word each.
+_WORD = (1 << 64) - 1
+
+
+def _generator_words(generator):
+    state = generator.bit_generator.state
+    return np.array([zlib.crc32(state["bit_generator"].encode()), *_words(state)],
+                    dtype=np.uint64)
+
+
+def _words(state):
+    words = []
+    for key in sorted(state):
+        value = state[key]
+        if isinstance(value, dict):
+            words += _words(value)
+        elif isinstance(value, int):
+            words += [value >> 64, value & _WORD]
+        elif isinstance(value, np.ndarray):
+            words += [int(word) for word in value.ravel()]
+    return words
+
+
+def _from_words(template, words):
+    """The state dict of the layout of `template` whose numbers are read from `words`, an
+    iterator over the integers `_words` wrote."""
+    state = {}
+    for key in sorted(template):
+        value = template[key]
+        if isinstance(value, dict):
+            value = _from_words(value, words)
+        elif isinstance(value, int):
+            value = (next(words) << 64) | next(words)
+        elif isinstance(value, np.ndarray):
+            value = np.array([next(words) for _ in range(value.size)],
+                             dtype=value.dtype).reshape(value.shape)
+        state[key] = value
+    return state
+
+
+def _generator_state(name, generator, array):
+    """The bit generator state that `array` (from `_generator_words`) describes, checked
+    against `generator`'s kind; ValueError naming `name` if it does not fit."""
+    template = generator.bit_generator.state
+    expected = _generator_words(generator)
+    if array.dtype != np.uint64 or array.shape != expected.shape or array[0] != expected[0]:
+        raise ValueError(f"load_state_dict: {name!r} is the state of a random generator "
+                         f"({template['bit_generator']}), a uint64 array of shape "
+                         f"{expected.shape}; the state dict has an array of shape "
+                         f"{array.shape} and dtype {array.dtype} that does not describe one")
+    state = _from_words(template, iter(int(word) for word in array[1:]))
+    try:
+        type(generator.bit_generator)().state = state  # refused values raise here, not later
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"load_state_dict: {name!r} is not a valid state of a random "
+                         f"generator ({error})") from None
+    return state
