@@ -199,7 +199,8 @@ def _rows_of_classes(logits, labels):
         expected = logits.shape[:1] + logits.shape[2:]
     if labels.shape != expected:
         raise ValueError(f"CrossEntropyLoss: labels of shape {labels.shape} do not match logits "
-                         f"of shape {logits.shape} (expected labels of shape {expected})")
+                         f"of shape {logits.shape} (expected {expected}; logits are (C,), (N, C) "
+                         f"or (N, C, d1, ...))")
     classes = logits.shape[0] if logits.ndim == 1 else logits.shape[1]
     if logits.ndim != 2:
         order = (0,) + tuple(range(2, logits.ndim)) + (1,)
