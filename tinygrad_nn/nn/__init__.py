@@ -11,6 +11,8 @@ from .layers import (Dense, Dropout, Identity, LeakyReLU, Linear, ModuleList, Re
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .attention import MultiheadAttention
+from .transformer import TransformerEncoder, TransformerEncoderLayer
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from . import utils
 
@@ -19,4 +21,4 @@ __all__ = ["Module", "Parameter", "IncompatibleKeys", "Dense", "Linear", "Sequen
            "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "ModuleList",
            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "Conv2d", "MaxPool2d",
            "AvgPool2d", "Flatten", "utils", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM",
-           "GRU"]
+           "GRU", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
