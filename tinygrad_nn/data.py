@@ -266,6 +266,8 @@ class CharVocab:
     def decode(self, indices):
         """The str of the characters at `indices` (integers, a list, an array or a Tensor)."""
         indices = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+        if indices.size == 0:  # an empty list comes as float64
+            return ""
         if indices.dtype.kind not in "iu":
             raise TypeError(f"CharVocab.decode takes integer indices, got dtype {indices.dtype}")
         flat = indices.reshape(-1)

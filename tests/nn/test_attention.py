@@ -118,8 +118,8 @@ def test_sdpa_mistakes_are_named(call, error, message):
 def reference_multihead(module, query, key, value, allowed=None, additive=None, keep=None):
     """PyTorch's algorithm on (N, L, E) arrays: project, split heads, attend, join, project;
     returns (output (N, L, E), weights (N, heads, L, S))."""
-    w, b = module.in_proj.weight.data, module.in_proj.bias.data
-    e, heads = module.embed_dim, module.num_heads
+    w, e, heads = module.in_proj.weight.data, module.embed_dim, module.num_heads
+    b = np.zeros(3 * e) if module.in_proj.bias is None else module.in_proj.bias.data
 
     def split(x, i):
         y = x @ w[:, i * e:(i + 1) * e] + b[i * e:(i + 1) * e]
@@ -127,7 +127,8 @@ def reference_multihead(module, query, key, value, allowed=None, additive=None, 
     out, weights = reference_attention(split(query, 0), split(key, 1), split(value, 2),
                                        allowed, additive, keep=keep)
     out = out.transpose(0, 2, 1, 3).reshape(query.shape)
-    return out @ module.out_proj.weight.data + module.out_proj.bias.data, weights
+    out = out @ module.out_proj.weight.data
+    return out + (0 if module.out_proj.bias is None else module.out_proj.bias.data), weights
 
 
 def with_biases(module, seed=11):
