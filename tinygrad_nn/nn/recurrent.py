@@ -40,6 +40,20 @@ def dropout(x, p, rng):
 # ---------------------------------------------------------------------------- one step each
 # xw is the input's share, x @ weight_ih + bias_ih (for the LSTM and the RNN bias_hh too),
 # computed for every time step at once; a step adds the hidden state's share.
+#
+# The gates' sigmoids are computed as σ(a) = ½ tanh(a/2) + ½, the same function: one tanh over
+# all four LSTM gates (the ½ folded into their columns of the weights, once per sequence) costs
+# a tenth of the engine's overflow-proof sigmoid, which goes through logaddexp.
+
+def gate_scales(hidden, gates, sigmoid_gates, dtype):
+    """(scale, shift) of width gates·hidden: ½ and ½ on the columns of the gates that take a
+    sigmoid, 1 and 0 on the others, so that tanh(a · scale) · scale + shift is σ or tanh."""
+    scale, shift = np.ones(gates * hidden, dtype), np.zeros(gates * hidden, dtype)
+    for gate in sigmoid_gates:
+        scale[gate * hidden:(gate + 1) * hidden] = 0.5
+        shift[gate * hidden:(gate + 1) * hidden] = 0.5
+    return scale, shift
+
 
 def rnn_step(xw, h, weight_hh, nonlinearity):
     """h' = tanh (or relu)(x W_ih + b_ih + h W_hh + b_hh)."""
@@ -47,14 +61,13 @@ def rnn_step(xw, h, weight_hh, nonlinearity):
     return pre.tanh() if nonlinearity == "tanh" else pre.relu()
 
 
-def lstm_step(xw, state, weight_hh, hidden):
+def lstm_step(xw, state, weight_hh, hidden, scale, shift):
     """Gates i, f, g, o = σ, σ, tanh, σ of (x W_ih + b_ih + h W_hh + b_hh), in that order;
-    c' = f c + i g, h' = o tanh(c')."""
+    c' = f c + i g, h' = o tanh(c'). xw and weight_hh come with their gate columns multiplied
+    by `scale` (gate_scales), so that one tanh gives all four gates."""
     h, c = state
-    gates = xw + h @ weight_hh
-    sigmoids = gates.sigmoid()  # on all four gates at once: one op instead of three
-    i, f, o = (sigmoids[..., k * hidden:(k + 1) * hidden] for k in (0, 1, 3))
-    g = gates[..., 2 * hidden:3 * hidden].tanh()
+    gates = (xw + h @ weight_hh).tanh() * scale + shift
+    i, f, g, o = (gates[..., k * hidden:(k + 1) * hidden] for k in range(4))
     c = f * c + i * g
     return o * c.tanh(), c
 
@@ -63,7 +76,7 @@ def gru_step(xw, h, weight_hh, bias_hh, hidden):
     """r, z = σ(x W_i{r,z} + b_i{r,z} + h W_h{r,z} + b_h{r,z});
     n = tanh(x W_in + b_in + r (h W_hn + b_hn)); h' = (1 - z) n + z h = n + z (h - n)."""
     hw = linear(h, weight_hh, bias_hh)
-    rz = (xw[..., :2 * hidden] + hw[..., :2 * hidden]).sigmoid()
+    rz = ((xw[..., :2 * hidden] + hw[..., :2 * hidden]) * 0.5).tanh() * 0.5 + 0.5
     r, z = rz[..., :hidden], rz[..., hidden:]
     n = (xw[..., 2 * hidden:] + r * hw[..., 2 * hidden:]).tanh()
     return n + z * (h - n)
@@ -95,24 +108,25 @@ class _Recurrent(Module):
             setattr(self, name + suffix,
                     Parameter(rng.uniform(-bound, bound, shape).astype(dtype)))
 
-    def _input_share(self, x, suffix):
-        """x @ weight_ih + bias_ih (+ bias_hh where the step adds it unchanged)."""
-        weight = getattr(self, "weight_ih" + suffix)
-        if not self.bias:
-            return x @ weight
-        bias = getattr(self, "bias_ih" + suffix)
-        if self.gates != 3:  # the GRU keeps b_hn inside r (h W_hn + b_hn)
+    def _recurrence(self, x, suffix):
+        """(xw, the step: step(xw_t, state) -> next state) for the weights of `suffix`: xw =
+        x @ weight_ih + bias_ih (+ bias_hh where the step adds it unchanged) for every time
+        step of x at once."""
+        weight, weight_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
+        bias = getattr(self, "bias_ih" + suffix) if self.bias else None
+        if self.bias and self.gates != 3:  # the GRU keeps b_hn inside r (h W_hn + b_hn)
             bias = bias + getattr(self, "bias_hh" + suffix)
-        return linear(x, weight, bias)
-
-    def _step(self, xw, state, suffix):
-        weight_hh = getattr(self, "weight_hh" + suffix)
+        xw = x @ weight if bias is None else linear(x, weight, bias)
+        hidden = self.hidden_size
         if self.gates == 4:
-            return lstm_step(xw, state, weight_hh, self.hidden_size)
+            scale, shift = gate_scales(hidden, 4, (0, 1, 3), x.dtype)
+            weight_hh = weight_hh * scale
+            return xw * scale, lambda xw_t, state: lstm_step(xw_t, state, weight_hh, hidden,
+                                                             scale, shift)
         if self.gates == 3:
             bias_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
-            return gru_step(xw, state, weight_hh, bias_hh, self.hidden_size)
-        return rnn_step(xw, state, weight_hh, self.nonlinearity)
+            return xw, lambda xw_t, h: gru_step(xw_t, h, weight_hh, bias_hh, hidden)
+        return xw, lambda xw_t, h: rnn_step(xw_t, h, weight_hh, self.nonlinearity)
 
     def _state(self, state, shape, x):
         """The state as Tensors of `shape` (zeros for None): h, or the LSTM's (h, c);
@@ -152,7 +166,8 @@ class _Cell(_Recurrent):
             raise ValueError(f"{type(self).__name__}: input has shape {x.shape}, expected "
                              f"(N, {self.input_size}) or ({self.input_size},)")
         state = self._state(state, x.shape[:-1] + (self.hidden_size,), x)
-        return self._step(self._input_share(x, ""), state, "")
+        xw, step = self._recurrence(x, "")
+        return step(xw, state)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -244,11 +259,11 @@ class _Layer(_Recurrent):
 
     def _run(self, x, state, suffix, reverse):
         """One direction of one layer over x (T, N, F): (outputs (T, N, hidden), last state)."""
-        xw = self._input_share(x, suffix)
+        xw, step = self._recurrence(x, suffix)
         steps = range(len(x) - 1, -1, -1) if reverse else range(len(x))
         outputs = [None] * len(x)
         for t in steps:
-            state = self._step(xw[t], state, suffix)
+            state = step(xw[t], state)
             outputs[t] = state[0] if self.gates == 4 else state
         return stack(outputs, axis=0), state
 
