@@ -170,7 +170,8 @@ class MultiheadAttention(Module):
                                             (n, self.num_heads, length, source_length))
         p = self.dropout if self.training else 0.0
         out, weights = attend(*heads, allowed, additive, p, self.rng)
-        out = self.out_proj(out.transpose(0, 2, 1, 3).reshape(n, length, self.embed_dim))
+        out = out.transpose(0, 2, 1, 3).reshape(n * length, self.embed_dim)
+        out = self.out_proj(out).reshape(n, length, self.embed_dim)
         if not need_weights:
             weights = None
         elif average_attn_weights:
@@ -208,7 +209,9 @@ class MultiheadAttention(Module):
         n, heads, d = q.shape[0], self.num_heads, self.head_dim
         weight, bias = self.in_proj.weight, self.in_proj.bias
         if self_attention:  # one projection, then one reshape and transpose for all three
-            qkv = linear(q, weight, bias).reshape(n, q.shape[1], 3, heads, d)
+            # matrix products on (N·L, E) rows: one BLAS call, where NumPy makes one per sample
+            qkv = linear(q.reshape(-1, self.embed_dim), weight, bias)
+            qkv = qkv.reshape(n, q.shape[1], 3, heads, d)
             qkv = qkv.transpose(2, 0, 3, 1, 4)
             return qkv[0], qkv[1], qkv[2]
         e = self.embed_dim
