@@ -5,7 +5,7 @@ import numpy as np
 import tinygrad_nn as tg
 from tinygrad_nn import nn, optim
 
-VOCAB, STEPS = 11, 12
+VOCAB, STEPS = 11, 6
 
 
 def same_bits(a, b):
