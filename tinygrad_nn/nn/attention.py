@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..functional import linear, where
+from ..ops import linear, where
 from ..tensor import Tensor, get_default_dtype
 from ..validation import generator, positive_int, real_number
 from .layers import Dense

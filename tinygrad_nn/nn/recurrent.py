@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..functional import concatenate, linear, stack
+from ..ops import concatenate, linear, stack
 from ..tensor import Tensor, get_default_dtype
 from ..validation import generator, positive_int, real_number
 from .module import Module, Parameter

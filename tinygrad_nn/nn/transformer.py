@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..functional import gelu
+from ..ops import gelu
 from ..tensor import get_default_dtype
 from ..validation import generator, positive_int, real_number
 from .attention import MultiheadAttention

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..grad_mode import no_grad
 from ..tensor import Tensor
 from ..validation import real_number
 
