@@ -94,3 +94,9 @@ def test_a_bad_text_file_is_refused_before_training(tmp_path, capsys, content, m
     assert info.value.code == 2
     error = capsys.readouterr().err.splitlines()[-1]
     assert "argument --text" in error and message in error
+
+
+def test_a_learning_rate_that_blows_up_stops_with_a_message(few_names):
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step \d+: .* smaller --lr"):
+        names.main(["--steps", "30", "--lr", "1e12", "--quiet", "--text", few_names,
+                    "--width", "8", "--batch-size", "8"])

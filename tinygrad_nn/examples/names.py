@@ -188,20 +188,23 @@ def train(model, train_set, test_set, args, rng):
     evaluate_every = max(args.steps // EVALUATIONS, 1)
     progress = StepProgress(args.steps, every, args.quiet, not args.no_progress)
     start = time.perf_counter()
-    for step in range(1, args.steps + 1):
-        rows = rng.integers(0, len(train_set[0]), args.batch_size)
-        loss = loss_and_gradients(train_set[0][rows], train_set[1][rows]).item()
-        if not math.isfinite(loss):
-            progress.close()
-            raise FloatingPointError(f"the training loss is {loss} at step {step}: training "
-                                     f"stopped before that update (try a smaller --lr)")
-        nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)
-        optimizer.step()
-        scheduler.step()
-        history["train"].append(loss)
-        if args.plot and (step % evaluate_every == 0 or step == args.steps):
-            history["test"].append((step, held_out_loss(model, test_set)))
-        progress.step_done(step, loss)
+    # overflow shows up as a non-finite loss, reported once with what to do about it, rather
+    # than as NumPy warnings from inside the ops
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for step in range(1, args.steps + 1):
+            rows = rng.integers(0, len(train_set[0]), args.batch_size)
+            loss = loss_and_gradients(train_set[0][rows], train_set[1][rows]).item()
+            if not math.isfinite(loss):
+                progress.close()
+                raise FloatingPointError(f"the training loss is {loss} at step {step}: training "
+                                         f"stopped before that update (try a smaller --lr)")
+            nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)
+            optimizer.step()
+            scheduler.step()
+            history["train"].append(loss)
+            if args.plot and (step % evaluate_every == 0 or step == args.steps):
+                history["test"].append((step, held_out_loss(model, test_set)))
+            progress.step_done(step, loss)
     progress.close()
     return history, time.perf_counter() - start
 
