@@ -47,7 +47,9 @@ class Encoder(nn.Module):
 
 def training(model_class):
     model = model_class(seed=3)
-    optimizer = optim.AdamW(model.parameters(), lr=0.01)
+    # plain SGD makes no optimizer state: the first call is a steady step, captured once
+    # (AdamW's first call, which makes its state, is captured and dropped: test_jit.py)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
     loss_fn = nn.CrossEntropyLoss(ignore_index=-1, label_smoothing=0.1)
 
     def step(indices, padding, targets):
@@ -61,7 +63,7 @@ def training(model_class):
     return model, optimizer, step
 
 
-def batches(seed=0, n=4, length=7):
+def batches(seed=0, n=3, length=5):
     """Random sequences with a padded tail of random length (target -1, padding True)."""
     rng = np.random.default_rng(seed)
     for _ in range(STEPS):
@@ -83,8 +85,7 @@ def replays_as_eager(model_class):
     for (name, p), q in zip(model_a.named_parameters(), model_b.parameters()):
         assert same_bits(p.data, q.data), name
         assert same_bits(p.grad.data, q.grad.data), name
-    # captured on the first call (which makes AdamW's state) and the second, then replayed
-    assert step.runs == 2
+    assert step.runs == 1  # captured on the first call, replayed on every later one
     return jitted
 
 
