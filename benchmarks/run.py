@@ -93,6 +93,9 @@ class TimedWorkload:
     build: Callable
     rounds: int
     block_seconds: float  # a timed block repeats the call to last about this long; 0: once
+    # The contender whose values the others are checked against and whose times are the
+    # ratios' denominator (numpy's, unless the workload has no numpy version).
+    reference: str = contenders.REFERENCE
 
 
 def fast_workloads(settings) -> list[TimedWorkload]:
@@ -136,6 +139,26 @@ def cnn_workload(settings) -> TimedWorkload:
         rounds=settings.rounds,
         block_seconds=settings.block_seconds,
     )
+
+
+SEQUENCE_REFERENCE = "tinygrad_nn"
+
+
+def sequence_workloads(settings) -> list[TimedWorkload]:
+    """One SGD step of each of the names example's models at B=32: no numpy version, so the
+    eager tinygrad_nn step is the reference (checks and ratios)."""
+    return [
+        TimedWorkload(
+            label=f"names {kind}, B=32",
+            unit="ms per step",
+            unit_per_second=1e3,
+            build=methodcaller("sequence_step", workloads.names_model_step(kind)),
+            rounds=settings.rounds,
+            block_seconds=settings.block_seconds,
+            reference=SEQUENCE_REFERENCE,
+        )
+        for kind in ("transformer", "lstm")
+    ]
 
 
 def implementing(loaded, method, notes) -> dict:
@@ -233,12 +256,17 @@ def run(args) -> int:
         rows.append(time_workload(workload, loaded, failures))
     cnn_contenders = implementing(loaded, "cnn_step", notes)
     rows.append(time_workload(cnn_workload(settings), cnn_contenders, failures))
+    sequence_contenders = implementing(loaded, "sequence_step", notes)
+    for workload in sequence_workloads(settings):
+        rows.append(time_workload(workload, sequence_contenders, failures))
     rows += deep_chain_rows(settings, implementing(loaded, "deep_chain", notes), failures, notes)
     label = f"{settings.memory_steps} SGD steps, B=1024: peak memory"
     rows.append(memory_row(label, "mlp-steps", settings.memory_steps, loaded))
 
     notes.append(
-        "Cells: median over rounds (median of same-round ratios to numpy). op-overhead is one "
+        "Cells: median over rounds (median of same-round ratios to numpy; in the names rows, "
+        "which numpy has no version of, to tinygrad_nn's eager step, whose values the others "
+        "are checked against). op-overhead is one "
         "call (forward, sum, backward) divided by its 200 ops. Peak memory: increase of the "
         "peak RSS over the RSS after imports, data and weights, in a fresh process."
     )
@@ -301,9 +329,13 @@ def time_workload(workload, loaded, failures) -> Row:
             failures.append(f"{workload.label} / {name}: {type(error).__name__}: {error}")
             print(f"check  {workload.label}  {name}: ERROR {type(error).__name__}: {error}")
 
-    reference = values.get(contenders.REFERENCE)
+    reference = values.get(workload.reference)
+    if reference is None and workload.reference != contenders.REFERENCE:
+        # the reference contender is not timed in this run: its values are computed anyway
+        bench = workload.build(contenders.load(workload.reference))
+        reference = bench.check_values(bench.run())
     for name, contender_values in values.items():
-        if name != contenders.REFERENCE:
+        if name != workload.reference:
             verdict = compare(contender_values, reference)
             print(f"check  {workload.label}  {name}: {verdict}")
             if not verdict.startswith("ok"):
@@ -319,13 +351,13 @@ def time_workload(workload, loaded, failures) -> Row:
         for name in names[shift:] + names[:shift]:
             seconds_per_call[name].append(time_block(benches[name].run, calls[name]))
 
-    floor = seconds_per_call.get(contenders.REFERENCE)
+    floor = seconds_per_call.get(workload.reference)
     for name, times in seconds_per_call.items():
         value = median(times) * workload.unit_per_second
         ratio = median(t / f for t, f in zip(times, floor)) if floor else float("nan")
         row.cells[name] = f"{value:.3g} ({ratio:.3g}×)"
         print(
-            f"  {name:12} {value:.4g} {workload.unit}  ({ratio:.3g}× numpy, "
+            f"  {name:12} {value:.4g} {workload.unit}  ({ratio:.3g}× {workload.reference}, "
             f"{calls[name]} calls per round)"
         )
     return row
@@ -354,17 +386,17 @@ def compare(values, reference) -> str:
     """'ok (...)' if every reference value is matched: same shape, dtype and, within the float32
     tolerance, value."""
     if reference is None:
-        return "MISMATCH (no numpy reference to compare with)"
+        return "MISMATCH (no reference to compare with)"
     worst_name, worst_excess, worst_diff = None, -np.inf, 0.0
     for name, expected in reference.items():
         if name not in values:
             return f"MISMATCH ({name} missing)"
         expected, got = np.asarray(expected), np.asarray(values[name])
         if got.shape != expected.shape:
-            return f"MISMATCH ({name} has shape {got.shape}, numpy {expected.shape})"
+            return f"MISMATCH ({name} has shape {got.shape}, reference {expected.shape})"
         # Scalars may have passed through a Python float (`.item()`); arrays keep their dtype.
         if expected.ndim > 0 and got.dtype != expected.dtype:
-            return f"MISMATCH ({name} is {got.dtype}, numpy {expected.dtype})"
+            return f"MISMATCH ({name} is {got.dtype}, reference {expected.dtype})"
         expected, got = expected.astype(np.float64), got.astype(np.float64)
         if not np.all(np.isfinite(got)):
             return f"MISMATCH ({name} is not finite)"

@@ -172,3 +172,99 @@ def cnn_check_values(loss, gradients, parameters) -> dict[str, np.ndarray]:
         values[f"{name} grad"] = np.array(gradient)
         values[f"{name} after step"] = np.array(parameter)
     return values
+
+
+@dataclass(frozen=True)
+class SequenceProblem:
+    """One SGD step of a character-level language model (the names example's models) on a
+    batch of (N, T) int64 character indices and (N, T) int64 next-character targets, -1 at the
+    padded end of each sequence (ignored by the mean cross-entropy).
+
+    `kind` is "transformer" (token and position embeddings, `layers` pre-norm causal encoder
+    layers of `heads` heads with ReLU feed-forward blocks of 4·width, a final layer norm, a
+    head) or "lstm" (an embedding, one LSTM of 2·width, a head). `parameters` maps the
+    tinygrad_nn parameter names to float32 arrays in its layout (a Dense weight is (in, out),
+    PyTorch's transposed).
+    """
+
+    kind: str
+    inputs: np.ndarray
+    targets: np.ndarray
+    parameters: dict
+    vocab: int
+    width: int
+    layers: int
+    heads: int
+    lr: float
+
+
+SEQUENCE_VOCAB = 27  # the names: a-z and the end of a name
+SEQUENCE_LENGTH = 16
+
+
+def _uniform(rng, bound, shape):
+    return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+
+def _transformer_parameters(rng, width, layers, vocab, length):
+    ff = 4 * width
+    parameters = {"token.weight": (rng.normal(0, 0.1, (vocab, width))).astype(np.float32),
+                  "position.weight": (rng.normal(0, 0.1, (length, width))).astype(np.float32)}
+    for layer in range(layers):
+        prefix = f"encoder.layers.{layer}."
+        shapes = {"self_attn.in_proj.weight": (width, 3 * width),
+                  "self_attn.in_proj.bias": (3 * width,),
+                  "self_attn.out_proj.weight": (width, width),
+                  "self_attn.out_proj.bias": (width,),
+                  "linear1.weight": (width, ff), "linear1.bias": (ff,),
+                  "linear2.weight": (ff, width), "linear2.bias": (width,)}
+        for name, shape in shapes.items():
+            parameters[prefix + name] = _uniform(rng, 1 / np.sqrt(shape[0]), shape)
+        for norm in ("norm1", "norm2"):
+            parameters[prefix + norm + ".weight"] = 1 + _uniform(rng, 0.1, (width,))
+            parameters[prefix + norm + ".bias"] = _uniform(rng, 0.1, (width,))
+    parameters["encoder.norm.weight"] = 1 + _uniform(rng, 0.1, (width,))
+    parameters["encoder.norm.bias"] = _uniform(rng, 0.1, (width,))
+    parameters["head.weight"] = _uniform(rng, 1 / np.sqrt(width), (width, vocab))
+    parameters["head.bias"] = _uniform(rng, 1 / np.sqrt(width), (vocab,))
+    return parameters
+
+
+def _lstm_parameters(rng, width, vocab):
+    hidden = 2 * width
+    bound = 1 / np.sqrt(hidden)
+    return {"token.weight": rng.normal(0, 1, (vocab, width)).astype(np.float32),
+            "lstm.weight_ih_l0": _uniform(rng, bound, (width, 4 * hidden)),
+            "lstm.weight_hh_l0": _uniform(rng, bound, (hidden, 4 * hidden)),
+            "lstm.bias_ih_l0": _uniform(rng, bound, (4 * hidden,)),
+            "lstm.bias_hh_l0": _uniform(rng, bound, (4 * hidden,)),
+            "head.weight": _uniform(rng, 1 / np.sqrt(hidden), (hidden, vocab)),
+            "head.bias": _uniform(rng, 1 / np.sqrt(hidden), (vocab,))}
+
+
+def names_model_step(kind: str, batch_size: int = 32, seed: int = 4) -> SequenceProblem:
+    """The names example's default transformer (64 wide, 2 layers, 4 heads) or its LSTM, on
+    random sequences of random length 2..16 (the rest padding)."""
+    rng = np.random.default_rng(seed)
+    width, layers, heads, vocab, length = 64, 2, 4, SEQUENCE_VOCAB, SEQUENCE_LENGTH
+    inputs = rng.integers(1, vocab, (batch_size, length))
+    lengths = rng.integers(2, length + 1, batch_size)
+    padded = np.arange(length) >= lengths[:, None]
+    inputs[padded] = 0
+    targets = np.where(padded, -1, rng.integers(0, vocab, (batch_size, length)))
+    if kind == "transformer":
+        parameters = _transformer_parameters(rng, width, layers, vocab, length)
+    else:
+        parameters = _lstm_parameters(rng, width, vocab)
+    return SequenceProblem(kind, inputs.astype(np.int64), targets.astype(np.int64), parameters,
+                           vocab, width, layers, heads, lr=0.1)
+
+
+def sequence_check_values(loss, gradients, parameters) -> dict[str, np.ndarray]:
+    """Copies of what a contender's sequence step produced: the loss, then each parameter's
+    gradient and value after the step (dicts keyed by the tinygrad_nn names, in its layout)."""
+    values = {"loss": np.array(loss)}
+    for name in gradients:
+        values[f"{name} grad"] = np.array(gradients[name])
+        values[f"{name} after step"] = np.array(parameters[name])
+    return values

@@ -19,6 +19,7 @@ from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessia
 from .transforms import jvp, vjp, jacfwd, jacrev
 from .study import viz, trace, detect_anomaly
 from . import nn, optim, data
+from .nn.attention import scaled_dot_product_attention
 from .serialization import save, load
 from .jit import jit
 
@@ -28,7 +29,7 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "call", "GradcheckError", "gradcheck", "gradgradcheck", "jacobian", "hessian", "hvp",
            "jvp", "vjp", "jacfwd", "jacrev", "trace", "detect_anomaly", "viz", "nn", "optim",
            "data", "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
-           "uniform", "jit"]
+           "uniform", "jit", "scaled_dot_product_attention"]
 __all__ += [name for name in _ops.__all__ if name not in __all__]
 
 

@@ -3,11 +3,11 @@
 import sys
 import textwrap
 
-from tinygrad_nn.examples import circles, deep_sigmoid, digits, spirals
+from tinygrad_nn.examples import circles, deep_sigmoid, digits, names, spirals
 from tinygrad_nn.examples.common import run
 
 EXAMPLES = {"circles": circles, "deep_sigmoid": deep_sigmoid, "spirals": spirals,
-            "digits": digits}
+            "digits": digits, "names": names}
 
 
 def usage():

@@ -262,3 +262,76 @@ def _read_idx(path, ndim):
                          f"announces shape {shape}, that is {math.prod(shape)} values "
                          f"({expected})")
     return np.frombuffer(content, np.uint8, offset=header_size).reshape(shape)
+
+
+# ---------------------------------------------------------------------------- text
+
+__all__ += ["CharVocab", "load_text", "load_names"]
+
+
+class CharVocab:
+    """The characters of `text`, sorted, each given its index: `encode(str)` -> int64 array of
+    indices, `decode(indices)` -> str, `len(vocab)` the number of characters, `vocab.chars` the
+    characters in index order. A character that `text` lacks raises KeyError naming it."""
+
+    def __init__(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"CharVocab takes a str, got {type(text).__name__}")
+        self.chars = "".join(sorted(set(text)))
+        self._index = {char: index for index, char in enumerate(self.chars)}
+
+    def __len__(self):
+        return len(self.chars)
+
+    def __repr__(self):
+        return f"CharVocab({self.chars!r})"
+
+    def encode(self, text):
+        """The (len(text),) int64 indices of the characters of `text`."""
+        if not isinstance(text, str):
+            raise TypeError(f"CharVocab.encode takes a str, got {type(text).__name__}")
+        try:
+            return np.fromiter((self._index[char] for char in text), np.int64, len(text))
+        except KeyError as error:
+            raise KeyError(f"CharVocab.encode: the character {error.args[0]!r} (at index "
+                           f"{next(i for i, c in enumerate(text) if c not in self._index)}) is "
+                           f"not in the vocabulary of {len(self)} characters") from None
+
+    def decode(self, indices):
+        """The str of the characters at `indices` (integers, a list, an array or a Tensor)."""
+        indices = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+        if indices.size == 0:  # an empty list comes as float64
+            return ""
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"CharVocab.decode takes integer indices, got dtype {indices.dtype}")
+        flat = indices.reshape(-1)
+        bad = (flat < 0) | (flat >= len(self))
+        if bad.any():
+            raise KeyError(f"CharVocab.decode: index {flat[bad][0]} is outside the vocabulary "
+                           f"of {len(self)} characters [0, {len(self)})")
+        return "".join(self.chars[i] for i in flat.tolist())
+
+
+def load_text(path):
+    """The contents of the UTF-8 text file `path` (a str or path), as a str; FileNotFoundError
+    or ValueError naming the file when it is missing or not UTF-8."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load_text: no such file: {os.fspath(path)!r}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"load_text: {os.fspath(path)!r} is not UTF-8 text ({error.reason} at "
+                         f"byte {error.start})") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"load_text: {os.fspath(path)!r} is a directory, not a text "
+                                f"file") from None
+
+
+def load_names():
+    """The 32,033 given names (lower-case a-z) that the package ships, a list of str in the
+    file's order: `names.txt` of the makemore repository (MIT License, (c) 2022 Andrej
+    Karpathy; see tinygrad_nn/datasets/README.md), most common names of U.S. Social Security
+    records."""
+    from importlib.resources import files
+    return files(__package__).joinpath("datasets", "names.txt").read_text("utf-8").splitlines()

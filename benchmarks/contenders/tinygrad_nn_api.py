@@ -16,6 +16,7 @@ from benchmarks.workloads import (
     OP_CYCLES,
     cnn_check_values,
     mlp_check_values,
+    sequence_check_values,
 )
 
 ACTIVATIONS = {"relu": tg.nn.ReLU, "sigmoid": tg.nn.Sigmoid}
@@ -133,5 +134,39 @@ def cnn_step(problem, compile=as_written) -> Bench:
     def check_values(loss):
         parameters = model.parameters()
         return cnn_check_values(loss, [p.grad for p in parameters], [p.data for p in parameters])
+
+    return Bench(run, check_values)
+
+
+def sequence_model(problem):
+    """The names example's model of `problem.kind`, holding `problem.parameters`."""
+    from tinygrad_nn.examples.names import CharLSTM, CharTransformer
+
+    if problem.kind == "transformer":
+        model = CharTransformer(problem.vocab, problem.inputs.shape[1], problem.width,
+                                problem.layers, problem.heads, rng=0)
+    else:
+        model = CharLSTM(problem.vocab, problem.width, rng=0)
+    own = dict(model.named_parameters())
+    assert own.keys() == problem.parameters.keys(), sorted(own.keys() ^ problem.parameters.keys())
+    for name, value in problem.parameters.items():
+        own[name].data[...] = value
+    return model
+
+
+def sequence_step(problem, compile=as_written) -> Bench:
+    model = sequence_model(problem)
+    vocab = problem.vocab
+    cross_entropy = tg.nn.CrossEntropyLoss(ignore_index=-1)
+
+    def loss_fn(logits, targets):
+        return cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
+
+    run = sgd_step(model, loss_fn, problem.inputs, problem.targets, problem.lr, compile)
+
+    def check_values(loss):
+        named = dict(model.named_parameters())
+        return sequence_check_values(loss, {n: p.grad for n, p in named.items()},
+                                     {n: p.data for n, p in named.items()})
 
     return Bench(run, check_values)

@@ -18,3 +18,7 @@ def mlp_step(problem):
 
 def cnn_step(problem):
     return api.cnn_step(problem, compile=tg.jit)
+
+
+def sequence_step(problem):
+    return api.sequence_step(problem, compile=tg.jit)

@@ -14,6 +14,7 @@ from benchmarks.workloads import (
     OP_CYCLES,
     cnn_check_values,
     mlp_check_values,
+    sequence_check_values,
 )
 
 torch.set_num_threads(1)
@@ -127,5 +128,78 @@ def cnn_step(problem) -> Bench:
         gradients = [p.grad for p in parameters[:-2]] + [dense.weight.grad.T, dense.bias.grad]
         values = [p.detach() for p in parameters[:-2]] + [dense.weight.T, dense.bias]
         return cnn_check_values(loss, gradients, [v.detach() for v in values])
+
+    return Bench(run, check_values)
+
+
+class NamesTransformer(torch.nn.Module):
+    """The names example's causal pre-norm transformer, written with torch.nn."""
+
+    def __init__(self, vocab, length, width, layers, heads):
+        super().__init__()
+        self.token = torch.nn.Embedding(vocab, width)
+        self.position = torch.nn.Embedding(length, width)
+        layer = torch.nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0,
+                                                 batch_first=True, norm_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, layers, norm=torch.nn.LayerNorm(width),
+                                                   enable_nested_tensor=False)
+        self.head = torch.nn.Linear(width, vocab)
+        self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(length))
+
+    def forward(self, indices):
+        x = self.token(indices) + self.position(torch.arange(indices.shape[1]))
+        return self.head(self.encoder(x, mask=self.mask, is_causal=True))
+
+
+class NamesLSTM(torch.nn.Module):
+    """The names example's LSTM: an embedding, an LSTM of twice its width, a head."""
+
+    def __init__(self, vocab, width):
+        super().__init__()
+        self.token = torch.nn.Embedding(vocab, width)
+        self.lstm = torch.nn.LSTM(width, 2 * width, batch_first=True)
+        self.head = torch.nn.Linear(2 * width, vocab)
+
+    def forward(self, indices):
+        return self.head(self.lstm(self.token(indices))[0])
+
+
+def torch_name(name):
+    """PyTorch's name of a tinygrad_nn parameter (in_proj.weight is in_proj_weight)."""
+    return name.replace("in_proj.weight", "in_proj_weight").replace("in_proj.bias",
+                                                                    "in_proj_bias")
+
+
+def transposed(name, array):
+    """tinygrad_nn's layout -> PyTorch's: every 2-D weight but an embedding's is transposed."""
+    return array.T if array.ndim == 2 and "token" not in name and "position" not in name \
+        else array
+
+
+def sequence_step(problem) -> Bench:
+    if problem.kind == "transformer":
+        model = NamesTransformer(problem.vocab, problem.inputs.shape[1], problem.width,
+                                 problem.layers, problem.heads)
+    else:
+        model = NamesLSTM(problem.vocab, problem.width)
+    own = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in problem.parameters.items():
+            own[torch_name(name)].copy_(torch.from_numpy(transposed(name, value)))
+    vocab = problem.vocab
+
+    def loss_fn(logits, targets):
+        return F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=-1)
+
+    run = sgd_step(model, loss_fn, torch.from_numpy(problem.inputs),
+                   torch.from_numpy(problem.targets), problem.lr)
+
+    def check_values(loss):
+        gradients, values = {}, {}
+        for name in problem.parameters:
+            parameter = own[torch_name(name)]
+            gradients[name] = transposed(name, parameter.grad.numpy())
+            values[name] = transposed(name, parameter.detach().numpy())
+        return sequence_check_values(loss, gradients, values)
 
     return Bench(run, check_values)

@@ -6,4 +6,6 @@
     spirals       a ReLU network on interleaved spirals, softmax cross-entropy, Adam
     digits        a small CNN on handwritten digits (8×8, or MNIST with --mnist DIR), batch
                   norm, dropout, AdamW and a cosine schedule
+    names         a character-level language model (a causal transformer, or --model lstm) on
+                  the bundled names: held-out loss per character beside a bigram baseline
 """

@@ -8,9 +8,9 @@ than broadcasting (predictions (N, 1) against targets (N,) would silently make a
 """
 import numpy as np
 
-from ..ops import cross_entropy, maximum
+from ..ops import cross_entropy, maximum, where
 from ..tensor import Tensor
-from ..validation import real_number
+from ..validation import integer_at_least, real_number
 from .module import Module
 
 __all__ = ["MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]
@@ -130,16 +130,91 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy: logits (N, C) and integer class labels (N,) in [0, C) as a NumPy
-    array or a Tensor; the loss of sample i is -log_softmax(logits)[i, labels[i]], computed by
-    the engine's fused, log-sum-exp-stable `cross_entropy` op. With reduction="none" the result
-    has shape (N,). Float labels raise TypeError (`tg.Tensor([0, 1, 2])` is float32: write
-    `np.array([0, 1, 2])`); labels of the logits' shape (one-hot) and labels outside [0, C)
-    raise ValueError."""
+    """Softmax cross-entropy: logits (N, C) (or (C,), or (N, C, d1, ...) with the classes on
+    axis 1) and integer class labels (N,) (or (), or (N, d1, ...)) in [0, C), as a NumPy array
+    or a Tensor. The loss of one position is -log_softmax(logits)[label], computed by the
+    engine's fused, log-sum-exp-stable `cross_entropy` op; with `label_smoothing` = ε it is
+    (1 - ε) of that plus ε/C times -Σ_c log_softmax(logits)[c] (PyTorch's formula). Labels equal
+    to `ignore_index` add nothing and are left out of the mean (all of them ignored: NaN for
+    "mean", with zero gradient, 0 for "sum"). With reduction="none" the result has the labels'
+    shape. Float labels raise TypeError (`tg.Tensor([0, 1, 2])` is float32: write
+    `np.array([0, 1, 2])`); labels of the logits' shape (one-hot) and labels outside [0, C) (and
+    not ignore_index) raise ValueError."""
+
+    def __init__(self, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+        super().__init__(reduction)
+        self.ignore_index = integer_at_least("ignore_index", ignore_index, -2 ** 63,
+                                             "CrossEntropyLoss")
+        self.label_smoothing = real_number("label_smoothing", label_smoothing,
+                                           "CrossEntropyLoss")
+        if not 0 <= self.label_smoothing <= 1:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got "
+                             f"{label_smoothing}")
 
     def forward(self, logits, labels):
         _check_labels(logits, labels)
-        return cross_entropy(logits, labels, reduction=self.reduction)
+        logits, labels, shape = _rows_of_classes(logits, labels)
+        ignored = labels == self.ignore_index
+        if not ignored.any():
+            if self.reduction != "none" and not self.label_smoothing:
+                return cross_entropy(logits, labels, reduction=self.reduction)
+            return self.reduce(self._losses(logits, labels).reshape(shape))
+        kept = ~ignored
+        labels = np.where(kept, labels, 0)
+        losses = where(kept, self._losses(logits, labels), 0.0)
+        return self._reduce_kept(losses.reshape(shape), kept)
+
+    def _losses(self, logits, labels):
+        """The (M,) loss of each row of logits (M, C), smoothed."""
+        losses = cross_entropy(logits, labels, reduction="none")
+        epsilon = self.label_smoothing
+        if not epsilon:
+            return losses
+        uniform = logits.log_softmax(axis=1).sum(axis=1) * (-epsilon / logits.shape[1])
+        return losses * (1 - epsilon) + uniform
+
+    def _reduce_kept(self, losses, kept):
+        """The reduction, its mean over the labels not ignored (`kept`, a bool array)."""
+        if self.reduction != "mean":
+            return self.reduce(losses)
+        count = kept.sum(dtype=losses.dtype)
+        # every label ignored: 0 / 0 is NaN, as PyTorch, but made without a NumPy warning and
+        # added as a constant so that the gradient stays the zeros the `where` above sent
+        nothing_kept = np.where(count > 0, 0, np.nan).astype(losses.dtype)
+        return losses.sum() / np.maximum(count, 1) + nothing_kept
+
+    def extra_repr(self):
+        extra = "" if self.ignore_index == -100 else f", ignore_index={self.ignore_index}"
+        if self.label_smoothing:
+            extra += f", label_smoothing={self.label_smoothing}"
+        return super().extra_repr() + extra
+
+
+def _rows_of_classes(logits, labels):
+    """(logits as (M, C) rows, labels as an (M,) integer array, the labels' shape): the class
+    axis 1 of (N, C, d1, ...) logits moved last and the rest flattened, as PyTorch reads it."""
+    if not isinstance(logits, Tensor):
+        logits = Tensor(np.asarray(logits))
+    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"CrossEntropyLoss: labels must be integers, got dtype {labels.dtype}")
+    if logits.ndim == 0:
+        raise ValueError("CrossEntropyLoss: logits must have shape (C,), (N, C) or "
+                         "(N, C, d1, ...), got a scalar")
+    if logits.ndim == 1:
+        expected = ()
+    else:
+        expected = logits.shape[:1] + logits.shape[2:]
+    if labels.shape != expected:
+        raise ValueError(f"CrossEntropyLoss: labels of shape {labels.shape} do not match logits "
+                         f"of shape {logits.shape} (expected {expected}; logits are (C,), (N, C) "
+                         f"or (N, C, d1, ...))")
+    classes = logits.shape[0] if logits.ndim == 1 else logits.shape[1]
+    if logits.ndim != 2:
+        order = (0,) + tuple(range(2, logits.ndim)) + (1,)
+        logits = logits.reshape(1, classes) if logits.ndim == 1 else logits.transpose(*order)
+        logits = logits.reshape(-1, classes)
+    return logits, labels.reshape(-1), expected
 
 
 def _check_labels(logits, labels):

@@ -99,9 +99,10 @@ class BatchNorm2d(_BatchNorm):
 class LayerNorm(Module):
     """Normalisation of each sample over its last len(normalized_shape) axes (an int means
     one axis), biased variance: y = (x - mean) / √(var + eps) · weight + bias, with weight
-    (ones) and bias (zeros) of shape normalized_shape."""
+    (ones) and bias (zeros) of shape normalized_shape; `bias=False` leaves the bias out (its
+    attribute is None)."""
 
-    def __init__(self, normalized_shape, eps=1e-5):
+    def __init__(self, normalized_shape, eps=1e-5, bias=True):
         super().__init__()
         shape = normalized_shape
         if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
@@ -114,7 +115,9 @@ class LayerNorm(Module):
         self.eps = _eps(eps, "LayerNorm")
         dtype = get_default_dtype()
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"LayerNorm: bias must be True or False, got {bias!r}")
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if bias else None
 
     def forward(self, x):
         x = _as_tensor(x, "LayerNorm")
@@ -125,7 +128,9 @@ class LayerNorm(Module):
         axes = tuple(range(-k, 0))
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, keepdims=True)
-        return (x - mean) / (var + self.eps).sqrt() * self.weight + self.bias
+        y = (x - mean) / (var + self.eps).sqrt() * self.weight
+        return y if self.bias is None else y + self.bias
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}"
+        return f"{self.normalized_shape}, eps={self.eps}" + ("" if self.bias is not None
+                                                             else ", bias=False")
