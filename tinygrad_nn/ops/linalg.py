@@ -9,7 +9,7 @@ import numpy as np
 from ..function import call
 from ..tensor import Tensor
 from .base import Op, Where, as_tensor, axis_index, register, values, where
-from .shape import ScatterAdd, diagonal, moveaxis, ravel
+from .shape import ScatterAdd, diagonal, moveaxis, ravel, stack
 
 
 def _swap_last_two(x):
@@ -326,18 +326,24 @@ def _tolerance(x):
     return np.sqrt(np.finfo(x.dtype).eps) * np.abs(x).max(initial=0)
 
 
-def _reciprocal_gaps(gaps, coupling, where, what):
-    """1 / gaps[..., i, j] off the diagonal, 0 on it and where the gap is exactly 0 (repeated
-    values). There the vectors are any basis of a subspace and their gradient is undefined, so
-    the coupling (|vᵀ g_v| of the vectors' gradient) must be negligible: LinAlgError otherwise,
-    rather than an infinite, NaN or silently wrong gradient."""
-    diagonal = np.eye(gaps.shape[-1], dtype=bool)
-    repeated = (values(gaps) == 0) & ~diagonal
-    if np.any(repeated & (coupling > _tolerance(coupling))):
-        raise LinAlgError(f"{where}: the gradient of the vectors is undefined where {what} "
-                          f"repeat (the vectors are any basis of a subspace there): keep them "
-                          f"apart, or use the values alone")
-    zero = repeated | diagonal
+def _check_repeated(w, vector_grads, where, what):
+    """LinAlgError if a vector (a column of the matrices `vector_grads`) whose value in w
+    (..., k) repeats has a gradient: there the vectors are any basis of a subspace, which jumps
+    under the smallest change of the input, and the chain rule's 1 / (w_j - w_i) is infinite."""
+    w = values(w)
+    equal = (w[..., None, :] == w[..., :, None]) & ~np.eye(w.shape[-1], dtype=bool)
+    repeated = np.any(equal, axis=-2)[..., None, :]
+    for g in vector_grads:
+        if np.any(repeated & (np.abs(g) > _tolerance(g))):
+            raise LinAlgError(f"{where}: the gradient of the vectors is undefined where {what} "
+                              f"repeat (they are any basis of a subspace there): keep the "
+                              f"values apart, or use the values alone")
+
+
+def _reciprocal_off_diagonal(gaps):
+    """1 / gaps off the diagonal and where no gap is 0 (_check_repeated makes sure that what
+    such a reciprocal multiplies is 0), else 0."""
+    zero = (values(gaps) == 0) | np.eye(gaps.shape[-1], dtype=bool)
     return call(Where, zero, 0.0, 1 / call(Where, zero, 1.0, gaps))
 
 
@@ -382,13 +388,12 @@ def _svd_gradient(u, s, vh, gu, gs, gvh):
     m, n, k = u.shape[-2], vh.shape[-1], s.shape[-1]
     ut_gu, vt_gv = _swap_last_two(u) @ gu, vh @ _swap_last_two(gvh)
     skew_u, skew_v = ut_gu - _swap_last_two(ut_gu), vt_gv - _swap_last_two(vt_gv)
-    coupling = np.abs(values(ut_gu)) + np.abs(values(vt_gv))
+    _check_repeated(s, [values(gu), np.swapaxes(values(gvh), -1, -2)], "svd",
+                    "singular values")
     s_j, s_i = s[..., None, :], s[..., :, None]
     middle = (gs[..., None, :] * np.eye(k, dtype=gs.dtype)
-              + (skew_u + skew_v) * 0.5 * _reciprocal_gaps(s_j - s_i, coupling, "svd",
-                                                           "singular values")
-              + (skew_u - skew_v) * 0.5 * _reciprocal_gaps(s_j + s_i, coupling, "svd",
-                                                           "zero singular values"))
+              + (skew_u + skew_v) * 0.5 * _reciprocal_off_diagonal(s_j - s_i)
+              + (skew_u - skew_v) * 0.5 * _reciprocal_off_diagonal(s_j + s_i))
     grad = u @ middle @ vh
     if m > k:  # tall: g_u outside u's columns
         grad = grad + _divide_by_singular_values(gu - u @ ut_gu, s, -1, gu) @ vh
@@ -458,9 +463,10 @@ class Slogdet(Op):
     @staticmethod
     def forward(ctx, a):
         _check_matrices(a.shape, "slogdet")
-        sign, logabsdet = np.linalg.slogdet(a)
+        # as a stack, so that NumPy returns arrays (tg.jit records arrays), not scalars
+        sign, logabsdet = np.linalg.slogdet(a.reshape((-1,) + a.shape[-2:]))
         ctx.save_for_backward(a)
-        return np.stack([sign, logabsdet], axis=-1)
+        return np.stack([sign, logabsdet], axis=-1).reshape(a.shape[:-2] + (2,))
 
     @staticmethod
     def backward(ctx, g):
@@ -515,7 +521,7 @@ class Eigh(Op):
     triangle of each a (..., n, n), packed as out[..., 0, :] = w and out[..., 1:, :] = v.
     With m = vᵀ g_v and F_ij = 1/(w_j - w_i), x = v (diag(g_w) + F ∘ (m - mᵀ)/2) vᵀ; d/da is
     x folded onto the triangle read (x on the diagonal, 2x off it, 0 on the other side).
-    Undefined where eigenvalues repeat, unless the loss ignores the choice of their vectors."""
+    The vectors of a repeated eigenvalue must get no gradient (LinAlgError)."""
     @staticmethod
     def forward(ctx, a, *, UPLO):
         w, v = np.linalg.eigh(a, UPLO)
@@ -532,9 +538,9 @@ class Eigh(Op):
         v_t = _swap_last_two(v)
         m = v_t @ gv
         skew = (m - _swap_last_two(m)) * 0.5
-        gaps = w[..., None, :] - w[..., :, None]
+        _check_repeated(w, [values(gv)], "eigh", "eigenvalues")
         middle = (gw[..., None, :] * np.eye(n, dtype=g.dtype)
-                  + _reciprocal_gaps(gaps, np.abs(values(m)), "eigh", "eigenvalues") * skew)
+                  + _reciprocal_off_diagonal(w[..., None, :] - w[..., :, None]) * skew)
         return (v @ middle @ v_t) * _triangle_weights(n, g.dtype, ctx.upper)
 
 
@@ -542,8 +548,8 @@ class Svd(Op):
     """a = u diag(s) vh for each matrix (..., m, n), s descending, packed flat on the last axis
     (u, then s, then vh); the reduced SVD, or with full_matrices the full one, whose columns
     of u and rows of vh beyond min(m, n) must then get no gradient. d/da: _svd_gradient.
-    Undefined where singular values repeat, unless the loss ignores the choice of their
-    vectors, and for a non-square matrix at a zero singular value."""
+    The vectors of a repeated singular value, and of a non-square matrix's zero singular
+    value, must get no gradient either (LinAlgError)."""
     @staticmethod
     def forward(ctx, a, *, full_matrices):
         _check_matrices(a.shape, "svd", square=False)
@@ -617,8 +623,11 @@ def slogdet(a):
     return SlogdetResult(packed[..., 0], packed[..., 1])
 
 
+_NUMPY_DEFAULT = object()  # an argument not given: NumPy's own default applies
+
+
 @register(np.linalg.pinv)
-def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+def pinv(a, rcond=None, hermitian=False, *, rtol=_NUMPY_DEFAULT):
     """The Moore-Penrose pseudo-inverse of a matrix or of each matrix of a stack (..., m, n)
     -> (..., n, m); singular values under NumPy's cutoff (rcond, or NumPy 2's rtol) count as
     0. Differentiable where the rank does not change. hermitian=True is refused: it reads one
@@ -626,13 +635,14 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     if hermitian:
         raise ValueError("pinv: hermitian=True is not supported on Tensors; hermitian=False "
                          "gives the same pseudo-inverse of a symmetric matrix")
-    options = {key: value for key, value in (("rcond", rcond), ("rtol", rtol))
-               if value is not None}
+    options = {} if rcond is None else {"rcond": rcond}
+    if rtol is not _NUMPY_DEFAULT:  # NumPy 2's: None means max(m, n) · eps
+        options["rtol"] = rtol
     return Pinv.apply(as_tensor(a), options=options)
 
 
 @register(np.linalg.cholesky)
-def cholesky(a, /, *, upper=False):
+def cholesky(a, *, upper=False):
     """L, lower triangular with a positive diagonal and L Lᵀ = a, for a symmetric
     positive-definite a (..., n, n). Only a's lower triangle is read, so only it gets a
     gradient; upper=True (NumPy 2's keyword) gives U = Lᵀ from the upper triangle.
@@ -658,9 +668,10 @@ def _eigh(a, UPLO, where):
 def eigh(a, UPLO="L"):
     """(eigenvalues (..., n) ascending, eigenvectors (..., n, n) in columns) of the symmetric
     matrix read from the lower (UPLO="L") or upper triangle of each a (..., n, n), a named
-    tuple of Tensors; only that triangle gets a gradient. The eigenvectors' gradient is
-    undefined where eigenvalues repeat (LinAlgError, unless the loss does not depend on the
-    choice of their vectors): keep eigenvalues apart."""
+    tuple of Tensors; only that triangle gets a gradient. Where an eigenvalue repeats, its
+    eigenvectors are any basis of a subspace and have no gradient: a loss that depends on them
+    raises LinAlgError in backward (the eigenvalues alone are fine). Keep eigenvalues apart:
+    near a repeat the gradient grows as 1 / gap."""
     return _eigh(a, UPLO, "eigh")
 
 
@@ -677,10 +688,11 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     Tensors U (..., m, k), S (..., k) descending, Vh (..., k, n) with k = min(m, n), or with
     full_matrices (NumPy's default) U (..., m, m) and Vh (..., n, n), whose columns (rows)
     beyond k must get no gradient (LinAlgError: they are any basis of a complement). S alone
-    with compute_uv=False. The vectors' gradient is undefined where singular values repeat,
-    and for non-square matrices at a zero singular value (LinAlgError, unless the loss does
-    not depend on the choice of those vectors): keep singular values apart and nonzero.
-    hermitian=True is refused (hermitian=False gives the same for a symmetric matrix)."""
+    with compute_uv=False. The vectors of a repeated singular value (and, for a non-square
+    matrix, of a zero one) are any basis of a subspace and have no gradient: a loss that
+    depends on them raises LinAlgError in backward (S alone is fine). Keep singular values
+    apart and nonzero: near a repeat the gradient grows as 1 / gap. hermitian=True is refused
+    (hermitian=False gives the same for a symmetric matrix)."""
     a = as_tensor(a)
     if hermitian:
         raise ValueError("svd: hermitian=True is not supported on Tensors; hermitian=False "
@@ -718,7 +730,10 @@ def _singular_value_norm(x, ord, rows, cols, keepdims):
 def norm(x, ord=None, axis=None, keepdims=False):
     """np.linalg.norm: a vector norm over one axis (ord None or 2, 1, inf, -inf, 0, any p) or a
     matrix norm over two ('fro'/None, 'nuc', 1, -1, 2, -2, inf, -inf; 2, -2 and 'nuc' from the
-    singular values, see svd); at the origin the gradient is 0."""
+    singular values, see svd); at the origin the gradient is 0. x may be a list of Tensors of
+    one shape (as HIPS autograd allows), stacked on a first axis."""
+    if isinstance(x, (list, tuple)) and any(isinstance(item, Tensor) for item in x):
+        x = stack([as_tensor(item) for item in x])
     x = as_tensor(x)
     if axis is None and ord is not None and x.ndim not in (1, 2):
         raise ValueError(f"norm: ord={ord!r} needs a 1-D or 2-D input or an axis, got shape "
