@@ -7,8 +7,8 @@ this module only gathers them under NumPy's namespace.
     a = tg.Tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
     tg.linalg.slogdet(a).logabsdet.backward()   # a.grad = a⁻ᵀ
 """
-from .ops.linalg import (LinAlgError, cholesky, det, eigh, eigvalsh, inv, matmul, norm, pinv,
-                         slogdet, solve, svd)
+from .ops.linalg import (LinAlgError, cholesky, det, eigh, eigvalsh, inv, norm, pinv, slogdet,
+                         solve, svd)
 
-__all__ = ["LinAlgError", "cholesky", "det", "eigh", "eigvalsh", "inv", "matmul", "norm", "pinv",
-           "slogdet", "solve", "svd"]
+__all__ = ["LinAlgError", "cholesky", "det", "eigh", "eigvalsh", "inv", "norm", "pinv", "slogdet",
+           "solve", "svd"]

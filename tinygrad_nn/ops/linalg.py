@@ -280,7 +280,7 @@ def diag(v, k=0):
 # backward sees all their gradients at once; the public function unpacks them by indexing.
 
 LinAlgError = np.linalg.LinAlgError
-NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
+NUMPY_2 = int(np.version.version.split(".")[0]) >= 2
 SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = collections.namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 SVDResult = collections.namedtuple("SVDResult", ["U", "S", "Vh"])
