@@ -712,8 +712,10 @@ def _root_of_sum(powers, axes, keepdims, p):
     a norm at the origin) instead of the chain rule's 0 · ∞ = NaN."""
     total = powers.sum(axes, keepdims)
     origin = (total == 0).data
-    total = where(origin, 1.0, total)
-    return where(origin, 0.0, total.sqrt() if p == 2 else total ** (1 / p))
+    # constants of total's dtype: NumPy 1.x makes where(c, 1.0, a 0-d float32 array) float64
+    one, zero = np.ones((), total.dtype), np.zeros((), total.dtype)
+    total = where(origin, one, total)
+    return where(origin, zero, total.sqrt() if p == 2 else total ** (1 / p))
 
 
 def _singular_value_norm(x, ord, rows, cols, keepdims):
