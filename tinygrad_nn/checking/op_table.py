@@ -761,6 +761,11 @@ def square_cases(draw):
     return Case([draw.array(_stack_batch(draw, n) + (n, n))], {"flip": draw.booleans()})
 
 
+def cholesky_cases(draw):
+    """A stack of n × n matrices (well_posed makes them positive definite) and `upper`."""
+    return Case(square_cases(draw).arrays, {"upper": draw.booleans()})
+
+
 def solve_cases(draw):
     """a (..., n, n) and b: one vector (n,) for a single matrix, or (..., n, k) with as many
     axes as a (so that NumPy 1.x and 2.x read it alike), the batch axes broadcast."""
@@ -1003,8 +1008,7 @@ LINEAR_ALGEBRA_ROWS = [
     OpRow("slogdet", slogdet_stacked(F.slogdet, F.stack),
           slogdet_stacked(np.linalg.slogdet, np.stack), ("Slogdet", "Inv"), square_cases),
     OpRow("cholesky", cholesky_of(F.cholesky), cholesky_of(np.linalg.cholesky),
-          ("Cholesky", "Solve"), lambda draw: Case(square_cases(draw).arrays,
-                                                   {"upper": draw.booleans()})),
+          ("Cholesky", "Solve"), cholesky_cases),
     OpRow("pinv", F.pinv, np.linalg.pinv, ("Pinv",), full_rank_cases),
     OpRow("pinv_low_rank", lambda f: F.pinv(f @ f.T), lambda f: np.linalg.pinv(f @ f.T),
           ("Pinv", "MatMul"), low_rank_cases),
