@@ -18,7 +18,7 @@ from . import ops as _ops, numpy_api as _numpy_api  # noqa: F401 (attaches NumPy
 from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
 from .transforms import jvp, vjp, jacfwd, jacrev
 from .study import viz, trace, detect_anomaly
-from . import nn, optim, data
+from . import nn, optim, data, linalg
 from .nn.attention import scaled_dot_product_attention
 from .serialization import save, load
 from .jit import jit
@@ -28,8 +28,8 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
            "call", "GradcheckError", "gradcheck", "gradgradcheck", "jacobian", "hessian", "hvp",
            "jvp", "vjp", "jacfwd", "jacrev", "trace", "detect_anomaly", "viz", "nn", "optim",
-           "data", "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
-           "uniform", "jit", "scaled_dot_product_attention"]
+           "data", "linalg", "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace",
+           "rand", "uniform", "jit", "scaled_dot_product_attention"]
 __all__ += [name for name in _ops.__all__ if name not in __all__]
 
 

@@ -727,6 +727,152 @@ def stacked_ref(split):
                                               axis=params.get("axis", 0))
 
 
+# ---------------------------------------------------------------------------- cases of
+# np.linalg (issue 16)
+
+def _swap_last_two(x):
+    return np.swapaxes(x, -1, -2) if isinstance(x, np.ndarray) else F.swapaxes(x, -1, -2)
+
+
+def well_posed(a, flip=False):
+    """a + (1 + ‖a‖²) I for each matrix of a stack (arrays or Tensors alike), with the first row
+    negated if `flip` (det < 0). Whatever a's values (the zero-gradient test puts ±1e4 in them)
+    its eigenvalues have real parts ≥ 1 + ‖a‖² - ‖a‖ > 0, so it is invertible, and the matrix
+    its lower triangle makes symmetric is positive definite (1 + ‖a‖² > √2 ‖a‖): inv, solve,
+    det, slogdet and cholesky are defined on it, and every entry of a still moves it."""
+    n = a.shape[-1]
+    shifted = a + (1 + (a * a).sum(axis=(-2, -1), keepdims=True)) * np.eye(n, dtype=a.dtype)
+    if not flip:
+        return shifted
+    signs = np.ones((n, 1), dtype=a.dtype)
+    signs[0] = -1
+    return shifted * signs
+
+
+def _stack_batch(draw, side):
+    """Leading axes of a stack of side × side matrices: 0 to 2 of them, sizes 1 or 2 (only 1 for
+    3 × 3 matrices), so that an input stays about MAX_SIZE elements."""
+    return draw.sides(draw.integers(0, 2), max_side=2, max_size=max(1, MAX_SIZE // side ** 2))
+
+
+def square_cases(draw):
+    """A stack of n × n matrices (n 1 to 3) and whether well_posed flips a row's sign."""
+    n = draw.integers(1, 3)
+    return Case([draw.array(_stack_batch(draw, n) + (n, n))], {"flip": draw.booleans()})
+
+
+def cholesky_cases(draw):
+    """A stack of n × n matrices (well_posed makes them positive definite) and `upper`."""
+    return Case(square_cases(draw).arrays, {"upper": draw.booleans()})
+
+
+def solve_cases(draw):
+    """a (..., n, n) and b: one vector (n,) for a single matrix, or (..., n, k) with as many
+    axes as a (so that NumPy 1.x and 2.x read it alike), the batch axes broadcast."""
+    n, k = draw.integers(1, 3), draw.integers(1, 2)
+    batch = _stack_batch(draw, n)
+    if not batch and draw.booleans():
+        return Case([draw.array((n, n)), draw.array((n,))], {"flip": draw.booleans()})
+    a_batch, b_batch = (tuple(1 if draw.booleans() else side for side in batch)
+                        for _ in range(2))
+    return Case([draw.array(a_batch + (n, n)), draw.array(b_batch + (n, k))],
+                {"flip": draw.booleans()})
+
+
+def _orthonormal_columns(draw, shape):
+    """Matrices (..., m, k), k ≤ m, with orthonormal columns."""
+    return np.linalg.qr(draw.array(shape))[0]
+
+
+def symmetric_cases(draw):
+    """eigh's input: on the triangle it reads (UPLO), a symmetric matrix q diag(w) qᵀ whose
+    eigenvalues are 0.3 apart (the vectors' gradient grows as 1 / gap); on the other triangle,
+    values it must ignore."""
+    n, uplo = draw.integers(1, 3), draw.sampled_from(["L", "U"])
+    batch = _stack_batch(draw, n)
+    q = _orthonormal_columns(draw, batch + (n, n))
+    w = draw.array(batch + (n,), Domain(-2.0, 2.0, margin=0.3, distinct=True))
+    read = np.tril(np.ones((n, n), dtype=bool))
+    a = np.where(read if uplo == "L" else read.T, (q * w[..., None, :]) @ _swap_last_two(q),
+                 draw.array(batch + (n, n)))
+    return Case([a], {"UPLO": uplo})
+
+
+def singular_value_cases(draw):
+    """u diag(s) vᵀ, m × n (1 to 3 each), singular values in [0.5, 3] and 0.3 apart: off the
+    repeated and zero singular values where the vectors have no gradient."""
+    m, n = draw.integers(1, 3), draw.integers(1, 3)
+    k, batch = min(m, n), _stack_batch(draw, max(m, n))
+    u = _orthonormal_columns(draw, batch + (m, k))
+    v = _orthonormal_columns(draw, batch + (n, k))
+    s = draw.array(batch + (k,), Domain(0.5, 3.0, margin=0.3, distinct=True))
+    return Case([(u * s[..., None, :]) @ _swap_last_two(v)],
+                {"full_matrices": draw.booleans()})
+
+
+def spectral_norm_cases(draw):
+    """ord 2, -2 or 'nuc' over a pair of axes (negatives too) holding the matrices of
+    singular_value_cases, or over a 2-D input with axis None; with or without keepdims."""
+    a = singular_value_cases(draw).arrays[0]
+    params = {"ord": draw.sampled_from([2, -2, "nuc"]), "keepdims": draw.booleans()}
+    if a.ndim == 2 and draw.booleans():
+        return Case([a], dict(params, axis=None))
+    rows, cols = draw.permutation(a.ndim)[:2]
+    axis = tuple(ax - a.ndim if draw.booleans() else ax for ax in (rows, cols))
+    return Case([np.moveaxis(a, (-2, -1), (rows, cols))], dict(params, axis=axis))
+
+
+def full_rank_cases(draw):
+    """A stack of m × n matrices (1 to 3 each), entries in [-0.5, 0.5] plus 2 on the diagonal:
+    singular values at least 0.5, away from where pinv's rank would change."""
+    m, n = draw.integers(1, 3), draw.integers(1, 3)
+    a = draw.array(_stack_batch(draw, max(m, n)) + (m, n), Domain(-0.5, 0.5))
+    return Case([a + 2 * np.eye(m, n)])
+
+
+def low_rank_cases(draw):
+    """f (m, r) with r < m (full_rank_cases' values): f fᵀ is m × m of rank r."""
+    m = draw.integers(2, 3)
+    r = draw.integers(1, m - 1)
+    return Case([draw.array((m, r), Domain(-0.5, 0.5)) + 2 * np.eye(m, r)])
+
+
+def eigh_parts(eigh, concatenate):
+    """eigh's eigenvalues and eigenvectors in one array, each eigenvector times the sum of its
+    entries: unchanged when a solver returns -v for v, as it may under a small perturbation."""
+    def fn(a, UPLO):
+        w, v = eigh(a, UPLO)
+        return concatenate([w[..., None, :], v * v.sum(axis=-2, keepdims=True)], axis=-2)
+    return fn
+
+
+def svd_parts(svd, concatenate):
+    """u, s and vh in one array (u's and vhᵀ's first min(m, n) columns, each times the sum of
+    its entries, so that a solver's choice of signs does not matter)."""
+    def fn(a, full_matrices):
+        u, s, vh = svd(a, full_matrices=full_matrices)
+        k = s.shape[-1]
+        u, vt = u[..., :, :k], _swap_last_two(vh[..., :k, :])
+        return concatenate([u * u.sum(axis=-2, keepdims=True), s[..., None, :],
+                            vt * vt.sum(axis=-2, keepdims=True)], axis=-2)
+    return fn
+
+
+def slogdet_stacked(slogdet, stack):
+    return lambda a, flip: stack(slogdet(well_posed(a, flip)), axis=-1)
+
+
+def cholesky_of(cholesky):
+    """cholesky of a well-posed matrix; upper=True as NumPy 2 computes it: U = Lᵀ from the
+    upper triangle (NumPy 1.x has no `upper`)."""
+    def fn(a, upper):
+        a = well_posed(a)
+        if upper:
+            return _swap_last_two(cholesky(_swap_last_two(a)))
+        return cholesky(a)
+    return fn
+
+
 # ---------------------------------------------------------------------------- the table
 
 PIECEWISE = {"smooth": False}
@@ -851,6 +997,26 @@ LINEAR_ALGEBRA_ROWS = [
     OpRow("diag", F.diag, np.diag, (), diag_cases),
     OpRow("triu", F.triu, np.triu, ("Where",), unary(min_dims=1, k=[-1, 0, 1])),
     OpRow("tril", F.tril, np.tril, ("Where",), unary(min_dims=1, k=[-1, 0, 1])),
+    # np.linalg (issue 16): inv, solve, det, slogdet and cholesky on well_posed(a), which the
+    # zero-gradient test's ±1e4 cannot make singular (their forward or gradient would raise)
+    OpRow("inv", lambda a, flip: F.inv(well_posed(a, flip)),
+          lambda a, flip: np.linalg.inv(well_posed(a, flip)), ("Inv",), square_cases),
+    OpRow("solve", lambda a, b, flip: F.solve(well_posed(a, flip), b),
+          lambda a, b, flip: np.linalg.solve(well_posed(a, flip), b), ("Solve",), solve_cases),
+    OpRow("det", lambda a, flip: F.det(well_posed(a, flip)),
+          lambda a, flip: np.linalg.det(well_posed(a, flip)), ("Det", "Inv"), square_cases),
+    OpRow("slogdet", slogdet_stacked(F.slogdet, F.stack),
+          slogdet_stacked(np.linalg.slogdet, np.stack), ("Slogdet", "Inv"), square_cases),
+    OpRow("cholesky", cholesky_of(F.cholesky), cholesky_of(np.linalg.cholesky),
+          ("Cholesky", "Solve"), cholesky_cases),
+    OpRow("pinv", F.pinv, np.linalg.pinv, ("Pinv",), full_rank_cases),
+    OpRow("pinv_low_rank", lambda f: F.pinv(f @ f.T), lambda f: np.linalg.pinv(f @ f.T),
+          ("Pinv", "MatMul"), low_rank_cases),
+    OpRow("eigh", eigh_parts(F.eigh, F.concatenate), eigh_parts(np.linalg.eigh, np.concatenate),
+          ("Eigh",), symmetric_cases),
+    OpRow("svd", svd_parts(F.svd, F.concatenate), svd_parts(np.linalg.svd, np.concatenate),
+          ("Svd",), singular_value_cases),
+    OpRow("norm_spectral", F.norm, np.linalg.norm, ("Svd",), spectral_norm_cases),
 ]
 
 SHAPE_ROWS = [

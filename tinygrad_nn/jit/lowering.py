@@ -537,6 +537,8 @@ class Program:
             return f"{named}({self._args((), rest)}{', ' if rest else ''}out={out})"
         if func is operator.getitem:
             return f"{out}[...] = {self._expr(args[0])}[{self._expr(args[1])}]"
+        if len(results) > 1:  # a tuple of arrays (np.linalg.eigh, svd)
+            return f"for o, r in zip({out}, {named}({self._args(args, kwargs)})): copyto(o, r)"
         return f"copyto({out}, {named}({self._args(args, kwargs)}))"
 
     def _write_back(self, rec):

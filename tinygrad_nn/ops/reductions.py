@@ -1,5 +1,5 @@
 """Reductions and scans: sums, means, extrema, variance, products, running sums and products,
-log-sum-exp and norms, each op's forward and backward side by side, then the functions that
+and log-sum-exp, each op's forward and backward side by side, then the functions that
 publish them (`tg.sum`, `t.sum()`, `np.sum(t)`)."""
 import builtins
 import functools
@@ -10,7 +10,7 @@ import numpy as np
 from ..function import call
 from ..tensor import Tensor
 from .base import (Op, Where, as_tensor, axis_index, axis_tuple, numpy_keywords, register,
-                   values, where)
+                   values)
 from .elementwise import Exp, Sqrt
 from .shape import BroadcastTo
 
@@ -284,54 +284,6 @@ def cumprod(x, axis=None):
 def logsumexp(x, axis=None, keepdims=False):
     """log Σ e^x over axis, without overflow (scipy.special.logsumexp)."""
     return LogSumExp.apply(as_tensor(x), axis=axis, keepdims=keepdims)
-
-
-def _root_of_sum(powers, axes, keepdims, p):
-    """(Σ powers)^(1/p) over axes, with gradient 0 where the sum is 0 (PyTorch's subgradient of
-    a norm at the origin) instead of the chain rule's 0 · ∞ = NaN."""
-    total = powers.sum(axes, keepdims)
-    origin = (total == 0).data
-    total = where(origin, 1.0, total)
-    return where(origin, 0.0, total.sqrt() if p == 2 else total ** (1 / p))
-
-
-@register(np.linalg.norm)
-def norm(x, ord=None, axis=None, keepdims=False):
-    """np.linalg.norm: a vector norm over one axis (ord None or 2, 1, inf, -inf, 0, any p) or a
-    matrix norm over two ('fro'/None, 1, -1, inf, -inf); at the origin the gradient is 0.
-    Spectral and nuclear norms need an SVD, which tinygrad_nn does not have: ValueError."""
-    x = as_tensor(x)
-    if axis is None and ord is not None and x.ndim not in (1, 2):
-        raise ValueError(f"norm: ord={ord!r} needs a 1-D or 2-D input or an axis, got shape "
-                         f"{x.shape}")
-    axes = (tuple(range(x.ndim)) if axis is None else
-            (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis))
-    if ord is None or (ord == "fro" and len(axes) == 2) or (ord == 2 and len(axes) == 1):
-        return _root_of_sum(x * x, axes, keepdims, 2)
-    a = x.abs()
-    if len(axes) == 1:
-        if isinstance(ord, str):
-            raise ValueError(f"norm: ord={ord!r} is a matrix norm; a vector norm needs a number")
-        if ord == np.inf:
-            return a.max(axes, keepdims)
-        if ord == -np.inf:
-            return a.min(axes, keepdims)
-        if ord == 0:
-            return (x != 0).astype(x.dtype).sum(axes, keepdims)
-        return _root_of_sum(a ** ord, axes, keepdims, ord)
-    if len(axes) != 2:
-        raise ValueError(f"norm: axis must be an int or a pair of ints, got {axis!r}")
-    rows, cols = (ax % x.ndim for ax in axes)
-    if ord in (1, -1):  # the largest (smallest) column sum
-        sums, over = a.sum(rows, keepdims=True), cols
-    elif ord in (np.inf, -np.inf):  # the largest (smallest) row sum
-        sums, over = a.sum(cols, keepdims=True), rows
-    else:
-        raise ValueError(f"norm: matrix ord={ord!r} is not supported (only 'fro', 1, -1, inf, "
-                         "-inf; 2, -2 and 'nuc' need an SVD)")
-    extreme = sums.max(over, keepdims=True) if ord > 0 else sums.min(over, keepdims=True)
-    return extreme if keepdims else extreme.reshape(
-        [n for i, n in enumerate(extreme.shape) if i not in (rows, cols)])
 
 
 @register(np.diff)
