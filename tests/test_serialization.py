@@ -202,14 +202,14 @@ def test_optimizers_and_schedules_save_directly(tmp_path):
     tg.save(optimizer, tmp_path / "optimizer.npz")
     tg.save(schedule, tmp_path / "schedule.npz")
     assert set(tg.load(tmp_path / "optimizer.npz")) == {
-        "hyperparameters.lr", "hyperparameters.betas", "hyperparameters.eps",
-        "hyperparameters.weight_decay"}
+        "class", "shapes.0", "shapes.1", "shapes.2", "shapes.3", "hyperparameters.lr",
+        "hyperparameters.betas", "hyperparameters.eps", "hyperparameters.weight_decay"}
     assert tg.load(tmp_path / "schedule.npz")["step_size"] == 2
 
 
 def test_serialization_and_optim_do_not_import_nn():
     # optim reads flat state dicts through serialization.unflatten: neither may need nn
-    for module in (serialization, optim.optimizers, optim.lr_scheduler):
+    for module in (serialization, optim.optimizers, optim.state, optim.lr_scheduler):
         with open(module.__file__) as file:
             source = file.read()
         assert "from .nn" not in source and "from ..nn" not in source, module.__name__
