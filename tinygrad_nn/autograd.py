@@ -17,13 +17,12 @@ import weakref
 import numpy as np
 
 from . import function
-from .function import Function, call, count_write, observers
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .tensor import Tensor
+from .function import observers
+from .grad_mode import set_grad_enabled
+from .tensor import Tensor, writes
 
-__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "backward", "grad", "topological_order", "call", "sum_to_shape", "observers",
-           "count_write"]
+__all__ = ["backward", "grad", "topological_order", "sum_to_shape", "register_hook",
+           "retain_grad"]
 
 
 # --------------------------------------------------------------------------- the walk
@@ -99,7 +98,7 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None, paths=N
                 if paths is not None and node not in paths:  # grad() needs no more of it
                     inputs = ()
                     continue
-            if node.saved_tensors is None or node.seq < function.last_write:
+            if node.saved_tensors is None or node.seq < writes.last:
                 _check_saved(node)
             input_grads = node.backward(node, g) if plain else _run_rule(node, g, create_graph)
             if type(input_grads) is not tuple or len(input_grads) != len(node.inputs):
@@ -301,3 +300,9 @@ def retain_grad(tensor):
         raise RuntimeError("retain_grad() on a tensor that does not require grad")
     if tensor.grad_fn is not None:
         tensor.grad_fn.retained = weakref.ref(tensor)
+
+
+# The Tensor methods that hand over to the walk (`t.backward()` is backward(t)).
+Tensor.backward = backward
+Tensor.retain_grad = retain_grad
+Tensor.register_hook = register_hook

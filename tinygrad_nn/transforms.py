@@ -18,7 +18,8 @@ grad mode is on inside, also when the caller is in `no_grad()`; the results are 
 """
 import numpy as np
 
-from .autograd import enable_grad, grad
+from .autograd import grad
+from .grad_mode import enable_grad
 from .checking.jacobians import as_outputs, fresh_leaves, matching, nest, reverse_jacobian
 from .tensor import Tensor
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autograd import enable_grad, grad
-from ..functional import concatenate
+from ..autograd import grad
+from ..grad_mode import enable_grad
+from ..ops import concatenate
 from ..tensor import Tensor
 from .jacobians import analytic_jacobian, first_derivatives, numeric_jacobian
 

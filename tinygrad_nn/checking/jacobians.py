@@ -18,7 +18,8 @@ own graph and `.grad` are left alone; grad mode is on inside, also when the call
 """
 import numpy as np
 
-from ..autograd import enable_grad, grad
+from ..autograd import grad
+from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
 __all__ = ["jacobian", "hessian", "hvp", "numerical_jacobian"]

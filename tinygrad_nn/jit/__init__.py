@@ -16,7 +16,7 @@ import types
 
 import numpy as np
 
-from ..autograd import is_grad_enabled
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .lowering import MISS, GuardFailed, Program
 from .recording import (CaptureError, Recording, Traced, check_generators, generator_state,

@@ -23,7 +23,7 @@ import textwrap
 
 import numpy as np
 
-from ..autograd import count_write
+from ..tensor import count_write
 from ..tensor import Tensor
 from .recording import Scalar, Traced, name_of
 

@@ -342,7 +342,9 @@ def origin():
         if code.co_filename not in _SKIPPED_FILES:
             name = code.co_qualname
             if name.endswith((".forward", ".backward", ".step")):
-                return name
+                cls = frame.f_locals.get("cls")  # a rule shared by ops: name the op itself
+                return name if not isinstance(cls, type) else (
+                    f"{cls.__name__}.{name.rpartition('.')[2]}")
             fallback = fallback or name
         frame = frame.f_back
     return fallback or "?"
@@ -746,8 +748,6 @@ def _refused_schedule_step(schedule):
 
 
 _JIT_FILE = __file__.replace("recording.py", "__init__.py")  # the capture starts there
-# Frames of these files are not named as a call's origin (the Tensor front, the functions of
-# tinygrad_nn.functional, the recording itself).
-_SKIPPED_FILES = (__file__, sys.modules[Tensor.__module__].__file__,
-                  sys.modules["tinygrad_nn.functional"].__file__,
-                  contextlib.__file__)
+# Frames of these files are not named as a call's origin (the Tensor front, the recording
+# itself).
+_SKIPPED_FILES = (__file__, sys.modules[Tensor.__module__].__file__, contextlib.__file__)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..grad_mode import no_grad
 from ..tensor import Tensor
 from ..validation import real_number
 from .state import optimizer_state_dict, read_bool, read_float, read_optimizer_state, read_pair
