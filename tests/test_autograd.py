@@ -250,6 +250,13 @@ def test_grad_of_several_outputs_with_grad_outputs_adds_their_contributions():
     np.testing.assert_array_equal(g.data, 2 + np.array([1.0, 0.5]) * 2 * x.data)
 
 
+@pytest.mark.parametrize("scale", [np.float64(2.0), 2.0, np.array(2.0)])
+def test_grad_outputs_of_a_scalar_output_may_be_a_number(scale):
+    x = leaf([1.0, 2.0])
+    (g,) = tg.grad((x * x).sum(), x, grad_outputs=scale)
+    np.testing.assert_array_equal(g.data, 2 * 2 * x.data)
+
+
 # ---------------------------------------------------------------- deep graphs
 
 def test_a_200000_op_chain_backpropagates_prints_and_is_freed_without_recursion():
@@ -586,3 +593,130 @@ def test_many_writes_after_the_node_still_raise_with_the_oldest_version_known():
             w.add_(0.0)
     with pytest.raises(RuntimeError, match="at version at most 6, it is now at version 70"):
         y.backward()
+
+
+# ---------------------------------------------------------------- grad() walks only the paths
+
+class Counted(tg.Function):
+    """2x, counting its backward calls (a class attribute, reset by each test)."""
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, g):
+        Counted.calls += 1
+        return 2 * g
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_grad_never_runs_a_node_that_does_not_lead_to_the_inputs(create_graph):
+    Counted.calls = 0
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    y = (x * x).sum() + Counted.apply(w).sum()
+    (gx,) = tg.grad(y, x, retain_graph=True, create_graph=create_graph)
+    np.testing.assert_array_equal(gx.data, 2 * x.data)
+    assert Counted.calls == 0
+    y.backward()  # backward() does reach every leaf: the node runs then
+    assert Counted.calls == 1
+    np.testing.assert_array_equal(w.grad.data, [2.0, 2.0])
+
+
+def test_grad_does_not_run_the_node_of_a_non_leaf_input_that_leads_nowhere_else():
+    Counted.calls = 0
+    w = leaf([3.0, 4.0])
+    b = Counted.apply(w)
+    y = (b * b).sum()
+    (gb,) = tg.grad(y, b, retain_graph=True)
+    np.testing.assert_array_equal(gb.data, 2 * b.data)
+    assert Counted.calls == 0
+    gb, gw = tg.grad(y, [b, w])  # now b's node leads to w: it runs, once
+    assert Counted.calls == 1
+    np.testing.assert_array_equal(gb.data, 2 * b.data)
+    np.testing.assert_array_equal(gw.data, 2 * b.data * 2)
+
+
+def test_grad_of_an_output_that_does_not_lead_to_the_inputs_adds_nothing():
+    Counted.calls = 0
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (gx,) = tg.grad([Counted.apply(w).sum(), (x * 5).sum()], x)
+    np.testing.assert_array_equal(gx.data, [5.0, 5.0])
+    assert Counted.calls == 0
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        tg.grad(Counted.apply(w).sum(), x)
+    assert Counted.calls == 0
+
+
+def test_grad_runs_no_hook_off_the_paths_and_keeps_the_ones_on_them():
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    seen = []
+    off, on = w * 2, x * 3
+    off.register_hook(lambda g: seen.append("off"))
+    on.register_hook(lambda g: seen.append("on") or g * 10)
+    (gx,) = tg.grad((off * on).sum(), x)
+    assert seen == ["on"]
+    np.testing.assert_array_equal(gx.data, 10 * off.data * 3)
+
+
+def newton_sqrt(a):
+    """One Newton step towards sqrt(a): x -> (x + a / x) / 2."""
+    return lambda x: 0.5 * (x + a / x)
+
+
+def fixed_point(f, a, x0, tol=1e-12):
+    """HIPS autograd's `fixed_point` (examples/fixed_points.py) ported as a Function: x* with
+    x* = f(a)(x*); its backward iterates the adjoint w = g + wᵀ ∂f/∂x at x* by calling tg.grad
+    with respect to x*, the node's own output, then returns wᵀ ∂f/∂a."""
+    found = []
+
+    class FixedPoint(tg.Function):
+        @staticmethod
+        def forward(ctx, a_data):
+            step = f(tg.Tensor(a_data))
+            x, previous = step(tg.Tensor(x0)), tg.Tensor(x0)
+            while abs((x - previous).item()) > tol:
+                x, previous = step(x), x
+            return x.data
+
+        @staticmethod
+        def backward(ctx, g):
+            (a_leaf,), x_star = ctx.inputs, found[0]
+            w = np.zeros_like(g)
+            with tg.enable_grad():
+                for _ in range(100):
+                    (vjp_x,) = tg.grad(f(a_leaf)(x_star), x_star, grad_outputs=w)
+                    w, previous = g + vjp_x.data, w
+                    if np.max(np.abs(w - previous)) <= tol:
+                        break
+                (vjp_a,) = tg.grad(f(a_leaf)(x_star.detach()), a_leaf, grad_outputs=w)
+            return vjp_a.data
+
+    found.append(FixedPoint.apply(a))
+    return found[0]
+
+
+def test_hips_autograds_fixed_point_pattern_differentiates_without_recursing():
+    # grad() with respect to x*, the output of the very node running, must not run that node
+    a = leaf(2.0)
+    x_star = fixed_point(newton_sqrt, a, 10.0)
+    np.testing.assert_allclose(x_star.data, np.sqrt(2.0), rtol=1e-12)
+    x_star.backward()
+    np.testing.assert_allclose(a.grad.data, 0.5 / np.sqrt(2.0), rtol=1e-10)
+
+
+@pytest.mark.parametrize("within", ["backward", "grad"])
+def test_two_hooks_on_a_leaf_both_run_in_order_each_seeing_the_last_replacement(within):
+    x = leaf([1.0, 2.0])
+    order = []
+    x.register_hook(lambda g: order.append(("first", g.data.tolist())) or g * 3)
+    x.register_hook(lambda g: order.append(("second", g.data.tolist())) or g + 1)
+    y = (x * 2).sum()
+    if within == "backward":
+        y.backward()
+        result = x.grad
+    else:
+        (result,) = tg.grad(y, x)
+    assert order == [("first", [2.0, 2.0]), ("second", [6.0, 6.0])]
+    np.testing.assert_array_equal(result.data, [7.0, 7.0])

@@ -131,3 +131,18 @@ def test_clip_with_tensor_bounds_and_like_constructors_keep_dtypes():
     assert tg.zeros_like(tg.Tensor(np.arange(3))).dtype == np.int64
     assert tg.ones_like(tg.Tensor(np.ones(2, np.float64))).dtype == np.float64
     assert tg.concatenate([t, tg.ones(2, 2)], axis=None).shape == (7,)
+
+
+@pytest.mark.parametrize("x_requires_grad", [False, True])
+def test_linear_on_a_1d_input_with_a_frozen_weight_gives_the_bias_its_gradient(x_requires_grad):
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.standard_normal(3), requires_grad=x_requires_grad)
+    weight = tg.Tensor(rng.standard_normal((3, 4)))  # frozen: no gradient wanted
+    bias = tg.Tensor(rng.standard_normal(4), requires_grad=True)
+    g = rng.standard_normal(4)
+    tg.linear(x, weight, bias).backward(g)
+    assert bias.grad.shape == (4,)
+    np.testing.assert_allclose(bias.grad.data, g, rtol=1e-6)
+    assert weight.grad is None
+    if x_requires_grad:
+        np.testing.assert_allclose(x.grad.data, weight.data @ g, rtol=1e-5)

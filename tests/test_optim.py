@@ -2,6 +2,7 @@
 NumPy, the learning-rate schedules against their closed and recursive forms, bad
 hyperparameters, and state dicts that make a resumed run identical to an uninterrupted one."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -488,6 +489,7 @@ def schedule_rates(make_schedule, lr, epochs):
     for _ in range(epochs):
         rates.append(schedule.get_last_lr()[0])
         assert schedule.get_last_lr() == [optimizer.lr]
+        optimizer.step()  # no gradients: nothing changes, but the schedule sees the order
         schedule.step()
     return rates
 
@@ -511,6 +513,7 @@ def test_cosine_annealing_lr_matches_torch_for_three_periods(T_max, eta_min):
 def test_schedule_state_dict_round_trip(tmp_path):
     optimizer = optim.SGD([nn.Parameter(START)], lr=0.2)
     schedule = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    optimizer.step()
     for _ in range(5):
         schedule.step()
     assert schedule.state_dict() == {"base_lr": 0.2, "last_epoch": 5, "step_size": 2,
@@ -550,6 +553,7 @@ def test_bad_schedule_arguments_leave_the_lr_alone(call, error, message):
 ])
 def test_bad_schedule_states_change_nothing(change, error, message):
     schedule = optim.lr_scheduler.StepLR(optim.SGD([nn.Parameter(START)], lr=0.2), 2)
+    schedule.optimizer.step()
     schedule.step()
     state = schedule.state_dict()
     change(state)
@@ -598,3 +602,178 @@ def test_the_momentum_buffer_never_aliases_grad_over_several_steps():
         p.grad.data[...] = 1e6  # a user scribbling on .grad must not reach the buffer
         np.testing.assert_allclose(stored, buffer, rtol=1e-15)
         p.zero_grad()
+
+
+# ------------------------------------------------------------------ state of another optimizer
+
+def assert_unchanged(optimizer, before):
+    after = optimizer.state_dict()
+    assert after["hyperparameters"] == before["hyperparameters"]
+    assert after["state"].keys() == before["state"].keys()
+    for index, entry in before["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(after["state"][index][key], value)
+
+
+@pytest.mark.parametrize("through_files", [False, True], ids=["in_memory", "files"])
+@pytest.mark.parametrize("source, target", [("AdamW", "Adam"), ("Adam", "AdamW"),
+                                            ("SGD", "RMSprop"), ("RMSprop", "Adam")])
+def test_state_of_another_optimizer_class_is_refused_naming_both(source, target, through_files,
+                                                                 tmp_path):
+    state = trained_optimizer(source).state_dict()
+    if through_files:
+        tg.save(state, tmp_path / "optimizer.npz")
+        state = tg.load(tmp_path / "optimizer.npz")
+    optimizer = trained_optimizer(target)
+    before = optimizer.state_dict()
+    with pytest.raises(ValueError, match=f"written by {source}, but this optimizer is {target}"):
+        optimizer.load_state_dict(state)
+    assert_unchanged(optimizer, before)
+
+
+def model_of(sizes):
+    rng = np.random.default_rng(0)
+    layers = [nn.Dense(a, b, rng=rng) for a, b in zip(sizes, sizes[1:])]
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("through_files", [False, True], ids=["in_memory", "files"])
+@pytest.mark.parametrize("saved_sizes, sizes, message", [
+    ((2, 6, 1), (2, 6, 6, 1), "the state dict is for 4 parameters, but this optimizer has 6"),
+    ((2, 6, 6, 1), (2, 6, 1), "the state dict is for 6 parameters, but this optimizer has 4"),
+    ((2, 6, 1), (2, 5, 1), r"parameter 0 has shape \(2, 6\) in the state dict, but \(2, 5\)"),
+])
+def test_state_for_another_number_or_shape_of_parameters_is_refused(saved_sizes, sizes, message,
+                                                                     through_files, tmp_path):
+    for name in ("SGD", "Adam"):  # with state for every parameter, and (lr only) with none
+        source = optim.Adam(model_of(saved_sizes).parameters()) if name == "Adam" else \
+            optim.SGD(model_of(saved_sizes).parameters(), lr=0.1)
+        source.step()
+        state = source.state_dict()
+        if through_files:
+            tg.save(state, tmp_path / "optimizer.npz")
+            state = tg.load(tmp_path / "optimizer.npz")
+        optimizer = type(source)(model_of(sizes).parameters(), lr=0.5)
+        before = optimizer.state_dict()
+        with pytest.raises(ValueError, match=message):
+            optimizer.load_state_dict(state)
+        assert_unchanged(optimizer, before)
+        assert optimizer.lr == 0.5
+
+
+@pytest.mark.parametrize("through_files", [False, True], ids=["in_memory", "files"])
+def test_a_state_dict_written_before_class_and_shapes_were_recorded_still_loads(through_files,
+                                                                               tmp_path):
+    state = trained_optimizer("Adam").state_dict()
+    del state["class"], state["shapes"]
+    if through_files:
+        tg.save(state, tmp_path / "optimizer.npz")
+        state = tg.load(tmp_path / "optimizer.npz")
+    model, _, _ = make_problem(seed=0)
+    optimizer = optim.Adam(model.parameters())
+    optimizer.load_state_dict(state)
+    assert optimizer.lr == 0.01 and optimizer.state[0]["step"] == 3
+    assert optimizer.state_dict()["class"] == "Adam"  # recorded from now on
+    # the rest is still checked: state for a parameter this optimizer lacks
+    small = optim.Adam([nn.Parameter(np.ones((2, 6), np.float32))])
+    with pytest.raises(KeyError, match="this optimizer has 1 parameters"):
+        small.load_state_dict(state)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: s.update({"class": 3}), ValueError, "class in the state dict"),
+    (lambda s: s.update(shapes=[1, 2]), ValueError, "shapes in the state dict must map"),
+    (lambda s: s["shapes"].update({0: np.array([2.5, 6])}), ValueError,
+     "shape of parameter 0"),
+    (lambda s: s["shapes"].update({7: s["shapes"].pop(0)}), KeyError,
+     "no shape for parameter 0"),
+])
+def test_a_damaged_class_or_shape_record_is_named_and_changes_nothing(change, error, message):
+    state = trained_optimizer("Adam").state_dict()
+    change(state)
+    optimizer = trained_optimizer("Adam")
+    before = optimizer.state_dict()
+    with pytest.raises(error, match=message):
+        optimizer.load_state_dict(state)
+    assert_unchanged(optimizer, before)
+
+
+# ------------------------------------------------------------------ hyperparameters set later
+
+@pytest.mark.parametrize("make, name, value, error, message", [
+    (lambda ps: optim.SGD(ps, lr=0.1), "lr", "x", TypeError, "SGD: lr must be a real number"),
+    (lambda ps: optim.SGD(ps, lr=0.1), "lr", -1, ValueError, "SGD: lr must be >= 0, got -1"),
+    (lambda ps: optim.SGD(ps, lr=0.1), "lr", None, TypeError, "lr must be a real number"),
+    (lambda ps: optim.SGD(ps, lr=0.1), "lr", float("nan"), ValueError, "lr must be >= 0"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), "momentum", 1.0, ValueError,
+     r"momentum must be in \[0, 1\)"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True), "momentum", 0.0,
+     ValueError, "nesterov=True needs a momentum > 0"),
+    (lambda ps: optim.SGD(ps, lr=0.1), "nesterov", "yes", TypeError,
+     "nesterov must be True or False"),
+    (lambda ps: optim.SGD(ps, lr=0.1), "weight_decay", -1e-4, ValueError, "weight_decay"),
+    (lambda ps: optim.Adam(ps), "betas", (0.9, 1.0), ValueError, "Adam: beta2 must be in"),
+    (lambda ps: optim.Adam(ps), "betas", 0.9, ValueError, "betas must be a pair"),
+    (lambda ps: optim.Adam(ps), "betas", ("0.9", 0.999), TypeError, "beta1 must be a real"),
+    (lambda ps: optim.Adam(ps), "eps", -1e-8, ValueError, "Adam: eps must be >= 0"),
+    (lambda ps: optim.AdamW(ps), "weight_decay", "0.01", TypeError,
+     "AdamW: weight_decay must be a real number"),
+    (lambda ps: optim.RMSprop(ps), "alpha", 1.5, ValueError, r"RMSprop: alpha must be in \[0, 1\]"),
+    (lambda ps: optim.RMSprop(ps), "momentum", -0.5, ValueError, "momentum"),
+])
+def test_a_hyperparameter_set_after_construction_is_checked_and_changes_nothing(
+        make, name, value, error, message):
+    optimizer = make([nn.Parameter(START)])
+    before = getattr(optimizer, name)
+    with pytest.raises(error, match=message):
+        setattr(optimizer, name, value)
+    assert getattr(optimizer, name) == before
+
+
+def test_a_good_hyperparameter_set_later_is_stored_as_the_constructor_stores_it_and_used():
+    p = nn.Parameter(START)
+    optimizer = optim.Adam([p], lr=0.1, eps=0.0)
+    optimizer.lr = np.float32(0.5)
+    optimizer.betas = [0.5, 0.9]
+    assert type(optimizer.lr) is float and optimizer.betas == (0.5, 0.9)
+    p.grad = tg.Tensor(np.ones_like(START))
+    optimizer.step()  # Adam's first step moves every entry by lr
+    np.testing.assert_allclose(p.data, START - 0.5, rtol=1e-12)
+    optimizer.extra_note = "anything"  # other attributes are not hyperparameters
+    assert optimizer.extra_note == "anything"
+
+
+# --------------------------------------------------------------------------- schedule order, names
+
+@pytest.mark.parametrize("make_schedule", [
+    lambda o: optim.lr_scheduler.StepLR(o, step_size=2),
+    lambda o: optim.lr_scheduler.CosineAnnealingLR(o, T_max=5),
+])
+def test_a_schedule_stepped_before_the_optimizer_warns_once_as_pytorch(make_schedule):
+    optimizer = optim.SGD([nn.Parameter(START)], lr=0.1)
+    schedule = make_schedule(optimizer)
+    with pytest.warns(UserWarning, match=r"Detected call of `\w+\.step\(\)` before "
+                                         r"`optimizer\.step\(\)`.*skips the first value"):
+        schedule.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schedule.step()  # once: the schedule is no longer fresh
+        in_order = optim.SGD([nn.Parameter(START)], lr=0.1)
+        second = make_schedule(in_order)
+        in_order.step()
+        second.step()
+        resumed = make_schedule(optim.SGD([nn.Parameter(START)], lr=0.1))
+        resumed.load_state_dict(schedule.state_dict())  # a schedule that has run before
+        resumed.step()
+
+
+def test_param_groups_says_how_tinygrad_nn_spells_it():
+    optimizer = optim.Adam([nn.Parameter(START)])
+    with pytest.raises(AttributeError, match=r"'Adam' object has no attribute 'param_groups'; "
+                                             r".*optimizer\.params.*optimizer\.lr"):
+        optimizer.param_groups
+    with pytest.raises(AttributeError, match=r"'defaults'; .*optimizer\.lr"):
+        optimizer.defaults
+    with pytest.raises(AttributeError, match=r"^'Adam' object has no attribute 'momentum'$"):
+        optimizer.momentum
+    assert not hasattr(optimizer, "param_groups")

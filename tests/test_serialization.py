@@ -112,7 +112,8 @@ def test_a_checkpoint_of_nested_dicts_loads_back_nested(tmp_path):
     for name, array in model.state_dict().items():
         np.testing.assert_array_equal(back["model"][name], array)
         assert back["model"][name].dtype == np.float32
-    assert set(back["optimizer"]) == {"state", "hyperparameters"}
+    assert set(back["optimizer"]) == {"class", "shapes", "state", "hyperparameters"}
+    assert back["optimizer"]["class"] == "Adam"
     assert sorted(back["optimizer"]["state"]) == ["0", "1", "2", "3"]  # integer keys: str
     assert back["optimizer"]["state"]["0"]["step"] == 1
     # Python numbers and strings come back as they were; a NumPy scalar as a NumPy scalar
@@ -309,15 +310,20 @@ def test_optimizers_and_schedules_save_directly(tmp_path):
     schedule = optim.lr_scheduler.StepLR(optimizer, 2)
     tg.save(optimizer, tmp_path / "optimizer.npz")
     tg.save(schedule, tmp_path / "schedule.npz")
-    assert tg.load(tmp_path / "optimizer.npz") == {"state": {}, "hyperparameters": {
-        "lr": 1e-3, "betas": pytest.approx(np.array([0.9, 0.999])), "eps": 1e-8,
-        "weight_decay": 0.0}}
+    loaded = tg.load(tmp_path / "optimizer.npz")
+    assert loaded["class"] == "Adam" and loaded["state"] == {}
+    assert {k: v.tolist() for k, v in loaded["shapes"].items()} == {
+        "0": [2, 3], "1": [3], "2": [3, 1], "3": [1]}
+    assert loaded["hyperparameters"] == {"lr": 1e-3, "betas": pytest.approx(np.array(
+        [0.9, 0.999])), "eps": 1e-8, "weight_decay": 0.0}
+    fresh = optim.Adam(small_model().parameters())
+    fresh.load_state_dict(loaded)  # what was saved loads back, nested
     assert tg.load(tmp_path / "schedule.npz")["step_size"] == 2
 
 
 def test_serialization_and_optim_do_not_import_nn():
     # optim reads flat state dicts through serialization.unflatten: neither may need nn
-    for module in (serialization, optim.optimizers, optim.lr_scheduler):
+    for module in (serialization, optim.optimizers, optim.state, optim.lr_scheduler):
         with open(module.__file__) as file:
             source = file.read()
         assert "from .nn" not in source and "from ..nn" not in source, module.__name__

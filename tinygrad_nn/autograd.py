@@ -11,6 +11,7 @@ on plain arrays and records on Tensors. So with `create_graph=True` the engine s
 rules on Tensors, and the backward pass becomes a graph that can be differentiated again.
 """
 import heapq
+import numbers
 import weakref
 
 import numpy as np
@@ -59,13 +60,13 @@ def _fit(g, data):
     return g if g.dtype == data.dtype else g.astype(data.dtype)
 
 
-def run_backward(roots, grads, retain_graph, create_graph, capture=None):
+def run_backward(roots, grads, retain_graph, create_graph, capture=None, paths=None):
     """Back-propagate `grads` (arrays, or Tensors when create_graph) from the `roots` Tensors.
 
     Nodes wait in a heap keyed by creation number, so the newest node, whose consumers are all
-    done, comes out first; its gradient is complete by then. Without `capture`, gradients
-    accumulate into leaves' `.grad`; with `capture` (a dict from id(tensor) to tensor), the
-    gradients of exactly those tensors are returned instead.
+    done, comes out first; its gradient is complete by then. Gradients accumulate into leaves'
+    `.grad`, or with `capture` (a dict from id(tensor) to tensor) the gradients of exactly those
+    tensors are returned, and `paths` (grad()'s pre-pass) limits the walk to their ancestors.
     """
     pending = {}  # node or leaf -> the sum of the gradients sent to it so far
     heap = []  # (-seq, node) for every node in `pending`
@@ -92,12 +93,13 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
                 break
             node = heapq.heappop(heap)[1]  # the newest node: its gradient is complete
             g = pending.pop(node)
-            if node.saved_tensors is None:
-                raise RuntimeError(_FREED_MESSAGE.format(node.name))
-            if node.seq < writes.last:  # an array was changed in place since
-                function.check_versions(node)
             if node.hooks is not None or node.retained is not None or node in watched:
                 g = _see_output_gradient(node, g, create_graph, watched, results)
+                if paths is not None and node not in paths:  # grad() needs no more of it
+                    inputs = ()
+                    continue
+            if node.saved_tensors is None or node.seq < writes.last:
+                _check_saved(node)
             input_grads = node.backward(node, g) if plain else _run_rule(node, g, create_graph)
             if type(input_grads) is not tuple or len(input_grads) != len(node.inputs):
                 input_grads = _as_one_per_input(node, input_grads)
@@ -105,9 +107,18 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
                 node.saved_tensors = None
                 if node.holds is not None:  # its hold on leaf arrays (tensor.hold)
                     node.holds.release()
-            inputs, needs = node.inputs, node.needs_input_grad
+            inputs = node.inputs
+            needs = node.needs_input_grad if paths is None else paths[node]
         _finish_leaves(pending, create_graph, capture, results)
     return results
+
+
+def _check_saved(node):
+    """Raise if backward already freed what the node saved, or if an array it saved was
+    changed in place since (a newer version: function.check_versions)."""
+    if node.saved_tensors is None:
+        raise RuntimeError(_FREED_MESSAGE.format(node.name))
+    function.check_versions(node)
 
 
 def _run_rule(node, g, create_graph):
@@ -230,7 +241,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray, numbers.Number)):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad(): {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
@@ -239,7 +250,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("grad(): every input must be a Tensor with requires_grad=True")
     roots = [_root_gradient(y, go, create_graph, "grad()") for y, go in zip(outputs, grad_outputs)]
     retain_graph = create_graph if retain_graph is None else retain_graph
-    results = run_backward(outputs, roots, retain_graph, create_graph, {id(x): x for x in inputs})
+    paths, leading = _paths(outputs, inputs)
+    outputs, roots = [y for y, lead in zip(outputs, leading) if lead], [
+        g for g, lead in zip(roots, leading) if lead]
+    results = run_backward(outputs, roots, retain_graph, create_graph,
+                           {id(x): x for x in inputs}, paths)
     grads = []
     for i, x in enumerate(inputs):
         g = results.get(id(x))
@@ -248,6 +263,27 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                "the outputs; pass allow_unused=True to get None for it")
         grads.append(g if g is None or isinstance(g, Tensor) else Tensor._make(np.array(g), None))
     return tuple(grads)
+
+
+def _paths(outputs, inputs):
+    """grad()'s pre-pass: {node: which of its inputs lead on} for every node on a path from
+    `outputs` to `inputs`, and whether each output lies on such a path. A path ends at an input,
+    so the node that made a non-leaf input is on one only if it leads to another input."""
+    leaves = {id(x) for x in inputs if x.grad_fn is None}
+    ends = {x.grad_fn for x in inputs if x.grad_fn is not None}
+    paths = {}
+
+    def leads(x):
+        node = x.grad_fn
+        return id(x) in leaves if node is None else node in ends or node in paths
+
+    # producers first, so that every input's node is decided before its consumers
+    for node in reversed(topological_order(
+            [y.grad_fn for y in outputs if y.grad_fn is not None])):
+        needs = tuple(need and leads(x) for x, need in zip(node.inputs, node.needs_input_grad))
+        if True in needs:
+            paths[node] = needs
+    return paths, [leads(y) for y in outputs]
 
 
 def register_hook(tensor, hook):

@@ -65,3 +65,36 @@ def test_hessian_and_hvp_need_a_scalar_function():
         tg.hessian(lambda t: t * t, x)
     with pytest.raises(ValueError, match="one element"):
         tg.hvp(lambda t: t * t, x, np.ones(3))
+
+
+def test_hessian_and_hvp_of_several_inputs_are_tuples_of_the_blocks():
+    x, w = np.array([1.0, -2.0]), np.array([0.5, 3.0])
+    v = (np.array([1.0, 2.0]), np.array([-1.0, 0.5]))
+
+    def fn(x, w):  # Σ x² w: d²/dx² = diag(2w), d²/dx dw = diag(2x), d²/dw² = 0
+        return (x * x * w).sum()
+
+    H = tg.hessian(fn, (x, w))
+    expected = [[np.diag(2 * w), np.diag(2 * x)], [np.diag(2 * x), np.zeros((2, 2))]]
+    assert type(H) is tuple and all(type(row) is tuple and len(row) == 2 for row in H)
+    for row, expected_row in zip(H, expected):
+        for block, e in zip(row, expected_row):
+            np.testing.assert_allclose(block.data, e, rtol=1e-12)
+    hx, hw = tg.hvp(fn, (x, w), v)
+    np.testing.assert_allclose(hx.data, expected[0][0] @ v[0] + expected[0][1] @ v[1])
+    np.testing.assert_allclose(hw.data, expected[1][0] @ v[0] + expected[1][1] @ v[1])
+
+
+def test_hvp_names_a_v_of_the_wrong_shape_or_count():
+    with pytest.raises(ValueError, match=r"hvp: v 0 has shape \(2,\), but its tensor has shape"):
+        tg.hvp(lambda t: (t * t).sum(), np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match="hvp: v: expected a tuple of 2"):
+        tg.hvp(lambda a, b: (a * b).sum(), (np.ones(2), np.ones(2)), np.ones(2))
+
+
+def test_jacobian_copies_the_inputs_values_and_leaves_their_array_alone():
+    x = np.array([1.0, 2.0])
+    J = tg.jacobian(lambda t: t * t, x)
+    x[0] = 100.0  # the result is not a view of the caller's array
+    np.testing.assert_array_equal(J.data, np.diag([2.0, 4.0]))
+    assert x.flags.writeable

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..autograd import grad
+from ..grad_mode import enable_grad
 from ..ops import concatenate
 from ..tensor import Tensor
 from .jacobians import analytic_jacobian, first_derivatives, numeric_jacobian, working_copy
@@ -82,6 +83,7 @@ class Comparison:
     kinks: list = field(default_factory=list)
 
 
+@enable_grad()  # the analytic side needs a graph, also when the caller is in no_grad()
 def compare_jacobians(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, detect_kinks=False,
                       where="gradcheck", names=None):
     """Compare analytic and numeric Jacobians of fn(*inputs) for every input that requires grad
@@ -160,6 +162,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
     return _verdict(result, raise_exception)
 
 
+@enable_grad()
 def compare_second_order(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, grad_outputs=None,
                          seed=0):
     """What gradgradcheck checks, as a Comparison: the gradient recorded for double backward

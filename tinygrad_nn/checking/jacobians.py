@@ -1,7 +1,7 @@
 """Whole derivatives, built in one place: `analytic_jacobian` (one `tg.grad` pass per output
 element), `numeric_jacobian` (central differences) and `first_derivatives` (the recorded
-gradient, a function of the inputs again). gradcheck, gradgradcheck, the self-check and these
-helpers all use them:
+gradient, a function of the inputs again). gradcheck, gradgradcheck, the self-check, these
+helpers and the transforms (`tg.jacfwd`, `tg.jvp`, ...) all use them:
 
     tg.jacobian(fn, x)     # J[i..., j...] = d fn(x)[i...] / d x[j...], shape fn(x).shape + x.shape
     tg.hessian(fn, x)      # H[i..., j...] = d² fn(x) / d x[i...] d x[j...] (scalar fn),
@@ -9,18 +9,83 @@ helpers all use them:
     tg.hvp(fn, x, v)       # H v without forming H (two backward passes), shape x.shape
     numerical_jacobian(fn, x)  # central finite differences, to check the others against
 
-`fn` takes a Tensor and returns one; `x` is a Tensor or array. The derivative is taken at the
-value of `x` (a fresh leaf holding its data), so `x`'s own graph and `.grad` are left alone.
-The results are constants (no graph).
+`fn` takes Tensors and returns a Tensor, or (jacobian) a tuple of Tensors; `x` is a Tensor or
+array, or a tuple of them (then fn(*x)). With several outputs or inputs the result is a tuple,
+over the outputs then the inputs, as torch.autograd.functional: `J[i][j]` is d output i / d
+input j. The derivative is taken at the values of `x` (fresh leaves holding copies), so `x`'s
+own graph and `.grad` are left alone; grad mode is on inside, also when the caller is in
+`no_grad()`. The results are constants (no graph).
 """
 import contextlib
 
 import numpy as np
 
 from ..autograd import grad
+from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
 __all__ = ["jacobian", "hessian", "hvp", "numerical_jacobian"]
+
+
+def several(x):
+    """Whether `x` is several inputs: a tuple, or a list of Tensors or arrays (a list of numbers
+    is one input, an array)."""
+    return isinstance(x, tuple) or (isinstance(x, list) and bool(x) and all(
+        isinstance(e, (Tensor, np.ndarray)) for e in x))
+
+
+def fresh_leaves(x):
+    """(leaves holding copies of the values of x, one per input; whether x was a single one).
+    A non-floating input raises TypeError (it cannot require grad)."""
+    single = not several(x)
+    leaves = []
+    for value in ([x] if single else x):
+        data = np.array(value.data if isinstance(value, Tensor) else value)
+        leaves.append(Tensor(data, dtype=data.dtype, requires_grad=True))
+    return leaves, single
+
+
+def as_outputs(y, where):
+    """(fn's result as a list of Tensors, whether it was a single Tensor); TypeError naming what
+    it was otherwise."""
+    if isinstance(y, Tensor):
+        return [y], True
+    if isinstance(y, (tuple, list)) and y:
+        for i, t in enumerate(y):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{where}: fn returned a {type(y).__name__} whose element {i} is "
+                                f"a {type(t).__name__}; fn must return a Tensor or a tuple of "
+                                "Tensors")
+        return list(y), False
+    raise TypeError(f"{where}: fn must return a Tensor or a tuple of Tensors, got "
+                    f"{type(y).__name__}")
+
+
+def matching(vectors, like, single, what):
+    """`vectors` as a list of arrays, one per tensor of `like` and each of its shape (a single
+    one when `single`); ValueError naming the count or the shape otherwise."""
+    if not single and not isinstance(vectors, (tuple, list)):
+        raise ValueError(f"{what}: expected a tuple of {len(like)}, one per tensor, got a "
+                         f"{type(vectors).__name__}")
+    vectors = [vectors] if single else list(vectors)
+    if len(vectors) != len(like):
+        raise ValueError(f"{what}: {len(vectors)} given for {len(like)} tensors")
+    arrays = []
+    for i, (v, x) in enumerate(zip(vectors, like)):
+        v = v.data if isinstance(v, Tensor) else np.asarray(v, dtype=x.dtype)
+        if v.shape != x.shape:
+            raise ValueError(f"{what} {i} has shape {v.shape}, but its tensor has shape "
+                             f"{x.shape}")
+        arrays.append(v)
+    return arrays
+
+
+def nest(blocks, single_out, single_in):
+    """blocks[i][j] (output i, input j) in fn's structure: a Tensor for one output and one
+    input, else a tuple over the outputs, of tuples over the inputs (either level dropped when
+    it has one element that was not a tuple)."""
+    rows = [row[0] if single_in else tuple(row) for row in blocks]
+    return rows[0] if single_out else tuple(rows)
 
 
 def analytic_jacobian(y, xs):
@@ -85,14 +150,9 @@ def first_derivatives(fn, xs, grad_outputs=None, wrt=None):
             for x, g in zip(wrt, grads)]
 
 
-def _fresh_leaf(x):
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    return Tensor(data, dtype=data.dtype, requires_grad=True)
-
-
 def _scalar_function(fn, where):
-    def checked(x):
-        y = fn(x)
+    def checked(*xs):
+        y = fn(*xs)
         if not isinstance(y, Tensor) or y.size != 1:
             raise ValueError(f"{where}: fn must return a Tensor with one element, got "
                              f"{getattr(y, 'shape', type(y).__name__)}")
@@ -100,35 +160,58 @@ def _scalar_function(fn, where):
     return checked
 
 
+def reverse_jacobian(fn, x, where):
+    """d fn(*x) / d x in reverse mode (tg.jacobian, tg.jacrev): one backward pass per output
+    element; J[i][j] of shape (output i).shape + (input j).shape."""
+    with enable_grad():
+        leaves, single_in = fresh_leaves(x)
+        ys, single_out = as_outputs(fn(*leaves), where)
+        blocks = [[Tensor(rows.reshape(y.shape + leaf.shape), dtype=rows.dtype)
+                   for rows, leaf in zip(analytic_jacobian(y, leaves), leaves)] for y in ys]
+    return nest(blocks, single_out, single_in)
+
+
 def jacobian(fn, x):
-    """d fn(x) / d x, shape fn(x).shape + x.shape; one backward pass per output element."""
-    x = _fresh_leaf(x)
-    y = fn(x)
-    (rows,) = analytic_jacobian(y, [x])
-    return Tensor(rows.reshape(y.shape + x.shape), dtype=rows.dtype)
+    """d fn(x) / d x, shape fn(x).shape + x.shape; one backward pass per output element. A
+    tuple of outputs or of inputs gives a tuple (J[i][j]: output i, input j)."""
+    return reverse_jacobian(fn, x, "jacobian")
 
 
 def hessian(fn, x):
     """Second derivatives of a scalar fn, shape x.shape + x.shape: the Jacobian of its gradient,
-    which first_derivatives records as a function of x."""
-    scalar = _scalar_function(fn, "hessian")
-    return jacobian(lambda t: first_derivatives(scalar, [t])[0], x)
+    which first_derivatives records as a function of x. For a tuple of inputs, H[i][j] =
+    d² fn / d x_i d x_j, of shape x_i.shape + x_j.shape."""
+    scalar, one = _scalar_function(fn, "hessian"), not several(x)
+
+    def gradient(*xs):
+        grads = first_derivatives(scalar, xs)
+        return grads[0] if one else tuple(grads)
+    return reverse_jacobian(gradient, x, "hessian")
 
 
+@enable_grad()
 def hvp(fn, x, v):
     """The Hessian of a scalar fn at x times v (of x's shape), d/dx (∇fn(x) · v): two backward
-    passes, no Hessian formed; shape x.shape."""
-    x = _fresh_leaf(x)
-    v = v if isinstance(v, Tensor) else np.asarray(v, dtype=x.dtype)
-    (g,) = first_derivatives(_scalar_function(fn, "hvp"), [x])
-    hv = grad(g, x, grad_outputs=v, allow_unused=True)[0] if g.requires_grad else None
-    return Tensor(np.zeros(x.shape, dtype=x.dtype)) if hv is None else hv
+    passes, no Hessian formed; shape x.shape. For a tuple of inputs, v is a tuple too and the
+    result is the tuple of d/dx_i Σ_j ∇_j fn · v_j."""
+    leaves, single = fresh_leaves(x)
+    vs = matching(v, leaves, single, "hvp: v")
+    used = [(g, u) for g, u in zip(first_derivatives(_scalar_function(fn, "hvp"), leaves), vs)
+            if g.requires_grad]
+    hv = [None] * len(leaves)
+    if used:
+        hv = grad([g for g, _ in used], leaves, grad_outputs=[u for _, u in used],
+                  allow_unused=True)
+    results = [Tensor(np.zeros(x.shape, dtype=x.dtype)) if h is None else h
+               for h, x in zip(hv, leaves)]
+    return results[0] if single else tuple(results)
 
 
+@enable_grad()  # fn may differentiate with respect to x itself
 def numerical_jacobian(fn, x, eps=1e-6):
     """d fn(x) / d x by central differences in float64, as a NumPy array of shape
     fn(x).shape + x.shape (what gradcheck compares against)."""
     x = Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64),
-               requires_grad=True)  # fn may differentiate with respect to x itself
+               requires_grad=True)
     out_shape = fn(x).shape
     return numeric_jacobian(lambda: fn(x), x, eps).reshape(out_shape + x.shape)

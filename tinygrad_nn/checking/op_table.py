@@ -1020,8 +1020,9 @@ LINEAR_ALGEBRA_ROWS = [
 ]
 
 SHAPE_ROWS = [
-    OpRow("reshape", lambda x, shape: F.reshape(x, shape), np.reshape, ("Reshape",),
-          reshape_cases),
+    # the reference by position: np.reshape's keyword is `newshape` before NumPy 2.1
+    OpRow("reshape", lambda x, shape: F.reshape(x, shape), lambda x, shape: np.reshape(x, shape),
+          ("Reshape",), reshape_cases),
     OpRow("transpose", lambda x, axes: x.transpose() if axes is None else F.transpose(x, *axes),
           transpose_ref, ("Transpose",), transpose_cases),
     OpRow("flatten", F.flatten, np.ravel, ("Reshape",), unary()),

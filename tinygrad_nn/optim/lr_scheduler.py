@@ -8,11 +8,20 @@ gives the same rates bit for bit).
         schedule.step()
 """
 import math
+import warnings
 
 from ..validation import positive_int
-from .optimizers import Optimizer, read_count, read_float, at_least_zero, read_fields
+from .optimizers import Optimizer, at_least_zero
+from .state import read_count, read_fields, read_float
 
 __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR"]
+
+
+_STEP_ORDER_MESSAGE = (
+    "Detected call of `{}.step()` before `optimizer.step()`. Call them in the opposite order: "
+    "`optimizer.step()` (every batch) before the schedule's `step()` (once an epoch). Failure "
+    "to do this skips the first value of the learning rate schedule: the first epoch trains at "
+    "the second lr.")
 
 
 class LRScheduler:
@@ -37,7 +46,12 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self):
-        """Advance one epoch and set the optimizer's lr for it."""
+        """Advance one epoch and set the optimizer's lr for it (a hand-set lr is overwritten).
+        A fresh schedule stepped before its optimizer's first step() warns, as PyTorch does:
+        the first lr of the schedule would never be used."""
+        if self.last_epoch == 0 and not self.optimizer.stepped:
+            warnings.warn(_STEP_ORDER_MESSAGE.format(type(self).__name__), UserWarning,
+                          stacklevel=2)
         self.last_epoch += 1
         self.optimizer.lr = self.lr_at(self.last_epoch)
 

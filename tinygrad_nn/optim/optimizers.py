@@ -11,12 +11,19 @@ import math
 import numpy as np
 
 from ..grad_mode import no_grad
-from ..serialization import unflatten
 from ..tensor import Tensor
 from ..validation import real_number
+from .state import optimizer_state_dict, read_bool, read_float, read_optimizer_state, read_pair
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "read_fields", "read_float",
-           "read_count", "at_least_zero"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "at_least_zero"]
+
+# PyTorch's optimizer attributes that tinygrad_nn spells otherwise
+_PYTORCH_NAMES = {
+    "param_groups": "tinygrad_nn optimizers have one parameter group: the parameter list is "
+                    "optimizer.params and each hyperparameter an attribute (optimizer.lr = 0.01)",
+    "defaults": "the hyperparameters are attributes (optimizer.lr, ...), all listed in "
+                "optimizer.state_dict()['hyperparameters']",
+}
 
 
 def _parameter_list(params, where):
@@ -70,55 +77,11 @@ def _betas(betas, where):
             _in_unit_interval("beta2", betas[1], where))
 
 
-def read_float(value):
-    array = np.asarray(value)
-    if array.shape != () or array.dtype.kind not in "iuf":
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(array)
-
-
-def read_count(value):
-    array = np.asarray(value)
-    if array.shape != () or array.dtype.kind not in "iu" or array < 0:
-        raise ValueError(f"expected a non-negative integer, got {value!r}")
-    return int(array)
-
-
-def _read_bool(value):
-    array = np.asarray(value)
-    if array.shape != () or array.dtype != bool:
-        raise ValueError(f"expected True or False, got {value!r}")
-    return bool(array)
-
-
-def _read_pair(value):
-    array = np.asarray(value)
-    if array.shape != (2,) or array.dtype.kind not in "iuf":
-        raise ValueError(f"expected a pair of numbers, got {value!r}")
-    return (float(array[0]), float(array[1]))
-
-
-def read_fields(where, readers, values):
-    """{name: readers[name](values[name])}: KeyError unless `values` has exactly the names of
-    `readers`, ValueError naming the field whose value a reader refuses. Reads state dicts
-    both as made in memory and as `tg.load` returns them (NumPy scalars and arrays)."""
-    if not hasattr(values, "keys") or set(values) != set(readers):
-        names = sorted(map(str, values)) if hasattr(values, "keys") else type(values).__name__
-        raise KeyError(f"{where}: the state dict must have the keys {sorted(readers)}, got "
-                       f"{names}")
-    result = {}
-    for name, read in readers.items():
-        try:
-            result[name] = read(values[name])
-        except ValueError as error:
-            raise ValueError(f"{where}: {name} in the state dict: {error}") from None
-    return result
-
-
 class Optimizer:
     """Base of the optimizers: the parameter list, the hyperparameters (attributes named in
-    `hyperparameters`, each with the function that reads it back from a state dict) and
-    `state`, a dict from parameter index to that parameter's counters and arrays."""
+    `hyperparameters`, each with the function that reads it back from a state dict),
+    `state`, a dict from parameter index to that parameter's counters and arrays, and
+    `stepped`, whether `step()` has run (a schedule stepped before that warns)."""
 
     hyperparameters = {}
     state_counters = ()
@@ -131,6 +94,7 @@ class Optimizer:
         for name, value in self.check_hyperparameters(**hyperparameters).items():
             setattr(self, name, value)
         self.state = {}
+        self.stepped = False
 
     def check_hyperparameters(self, **hyperparameters):
         """The hyperparameters as stored (floats, bools); TypeError for a value of the wrong
@@ -150,7 +114,8 @@ class Optimizer:
         weight decay added (gradient + weight_decay · parameter) unless the optimizer decays
         the weights itself; the .grad array itself is never modified. Every gradient's shape
         is checked before the first is given out, so a bad one stops the step before any
-        parameter changes."""
+        parameter changes. Every step() starts here, so this also notes that it `stepped`."""
+        self.stepped = True
         with_grad = [(index, p) for index, p in enumerate(self.params) if p.grad is not None]
         for index, p in with_grad:
             if p.grad.shape != p.shape:
@@ -169,71 +134,41 @@ class Optimizer:
 
     # ------------------------------------------------------------------ state
     def state_dict(self):
-        """{"state": {parameter index: {name: counter or array copy}}, "hyperparameters":
-        {name: value}}: everything `load_state_dict` needs to resume training exactly."""
-        state = {index: {name: value.copy() if isinstance(value, np.ndarray) else value
-                         for name, value in entry.items()}
-                 for index, entry in self.state.items()}
-        hyperparameters = {name: getattr(self, name) for name in self.hyperparameters}
-        return {"state": state, "hyperparameters": hyperparameters}
+        """{"class", "shapes" (of the parameters), "state": {parameter index: {name: counter
+        or array copy}}, "hyperparameters": {name: value}}: everything `load_state_dict` needs
+        to resume training exactly, and what it checks the optimizer against."""
+        return optimizer_state_dict(self)
 
     def load_state_dict(self, state_dict):
         """Restore the state and hyperparameters of `state_dict`, nested as `state_dict()`
         makes it or flat as `tg.load` returns it ("state.0.step", "hyperparameters.lr", ...).
 
-        Everything is checked before anything changes: TypeError if it is not a mapping,
-        KeyError for a missing or unknown name or a parameter index out of range, ValueError
-        for a bad value, shape or dtype.
+        Everything is checked before anything changes: TypeError if it is not a mapping;
+        ValueError if another optimizer class wrote it, if it is for another number or shape of
+        parameters, or for a bad value, shape or dtype; KeyError for a missing or unknown name
+        or a parameter index out of range. A state dict that records no class and no shapes
+        (written before they were recorded) loads when everything else matches.
         """
-        where = f"{type(self).__name__}.load_state_dict"
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"{where} takes a state dict (a mapping, such as state_dict() or "
-                            f"tg.load(path) returns), got {type(state_dict).__name__}")
-        if not any(isinstance(value, dict) for value in state_dict.values()):
-            state_dict = unflatten(state_dict)
-        unknown = set(state_dict) - {"state", "hyperparameters"}
-        if unknown or "hyperparameters" not in state_dict:
-            raise KeyError(f"{where}: an optimizer state dict has the keys 'state' and "
-                           f"'hyperparameters', got {sorted(map(str, state_dict))}")
-        hyperparameters = read_fields(where, self.hyperparameters,
-                                      state_dict["hyperparameters"])
-        hyperparameters = self.check_hyperparameters(**hyperparameters)
-        counters, arrays = self.state_names(hyperparameters)
-        state = {}
-        for key, entry in state_dict.get("state", {}).items():
-            index = self._read_index(key)
-            state[index] = self._read_parameter_state(index, entry, counters, arrays)
+        hyperparameters, state = read_optimizer_state(self, state_dict)
         for name, value in hyperparameters.items():
-            setattr(self, name, value)
+            object.__setattr__(self, name, value)
         self.state = state
 
-    def _read_index(self, key):
-        index = int(key) if str(key).isdigit() else -1
-        if str(index) != str(key) or not 0 <= index < len(self.params):
-            raise KeyError(f"state for parameter {key!r}, but this optimizer has "
-                           f"{len(self.params)} parameters (0 to {len(self.params) - 1})")
-        return index
+    # ------------------------------------------------------------------ attributes
+    def __setattr__(self, name, value):
+        """A hyperparameter set after construction (`optimizer.lr = 0.01`, as a schedule does)
+        is checked as the constructor checks it, with the others: TypeError/ValueError naming
+        it, and nothing changes."""
+        if name in self.hyperparameters and name in vars(self):
+            current = {n: vars(self)[n] for n in self.hyperparameters}
+            value = self.check_hyperparameters(**{**current, name: value})[name]
+        object.__setattr__(self, name, value)
 
-    def _read_parameter_state(self, index, entry, counters, arrays):
-        expected = set(counters) | set(arrays)
-        if not hasattr(entry, "keys") or set(entry) != expected:
-            raise KeyError(f"state of parameter {index} must have the keys {sorted(expected)}, "
-                           f"got {sorted(entry) if hasattr(entry, 'keys') else entry!r}")
-        p = self.params[index]
-        result = {}
-        for name in counters:
-            try:
-                result[name] = read_count(entry[name])
-            except ValueError as error:
-                raise ValueError(f"state {index}.{name}: {error}") from None
-        for name in arrays:
-            array = np.asarray(entry[name])
-            if array.shape != p.shape or array.dtype != p.dtype:
-                raise ValueError(f"state {index}.{name} has shape {array.shape} and dtype "
-                                 f"{array.dtype}, but parameter {index} has shape {p.shape} "
-                                 f"and dtype {p.dtype}")
-            result[name] = array.copy()
-        return result
+    def __getattr__(self, name):
+        # reached only for a name the optimizer does not have: say how a PyTorch habit is spelled
+        hint = _PYTORCH_NAMES.get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}"
+                             + (f"; {hint}" if hint else ""))
 
     def __repr__(self):
         settings = ", ".join(f"{name}={getattr(self, name)}" for name in self.hyperparameters)
@@ -252,7 +187,7 @@ class SGD(Optimizer):
     momentum > 0; weight_decay >= 0 (L2 regularisation added to the gradient).
     """
 
-    hyperparameters = {"lr": read_float, "momentum": read_float, "nesterov": _read_bool,
+    hyperparameters = {"lr": read_float, "momentum": read_float, "nesterov": read_bool,
                        "weight_decay": read_float}
     state_arrays = ("momentum_buffer",)
 
@@ -297,7 +232,7 @@ class Adam(Optimizer):
     count t, which advances only on the steps where it has a gradient.
     """
 
-    hyperparameters = {"lr": read_float, "betas": _read_pair, "eps": read_float,
+    hyperparameters = {"lr": read_float, "betas": read_pair, "eps": read_float,
                        "weight_decay": read_float}
     state_counters = ("step",)
     state_arrays = ("exp_avg", "exp_avg_sq")
