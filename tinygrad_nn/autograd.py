@@ -107,8 +107,7 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None, paths=N
                 node.saved_tensors = None
                 if node.holds is not None:  # its hold on leaf arrays (tensor.hold)
                     node.holds.release()
-            inputs = node.inputs
-            needs = node.needs_input_grad if paths is None else paths[node]
+            inputs, needs = node.inputs, node.needs_input_grad if paths is None else paths[node]
         _finish_leaves(pending, create_graph, capture, results)
     return results
 

@@ -138,7 +138,8 @@ def let_go(arrays):
         entry[1] -= 1
         if not entry[1]:
             del held[id(a)]
-            a.setflags(write=True)
+            if a.base is None or a.base.flags.writeable:  # (a view of a read-only array stays so)
+                a.setflags(write=True)
 
 
 @contextlib.contextmanager
