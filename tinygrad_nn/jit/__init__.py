@@ -23,7 +23,7 @@ from ..autograd import is_grad_enabled
 from ..tensor import Tensor
 from . import passes as _passes
 from .arguments import (bind, check_arguments, copy_of, describe, held_by_identity,
-                        split_outputs, stand_in_of, title)
+                        name_of_function, split_outputs, stand_in_of, title)
 from .guards import Reached
 from .instrument import instrument
 from .program import MISS, Program
@@ -146,7 +146,7 @@ class jit:
         if not self._warned:
             self._warned = True
             warnings.warn(
-                f"tg.jit({getattr(self.fn, '__qualname__', 'fn')}): its results depend on "
+                f"tg.jit({name_of_function(self.fn)}): its results depend on "
                 f"tensors that require grad, but the results of a jitted function are "
                 f"detached: no gradient flows back through them, so a backward() through them "
                 f"reaches no parameter. To train, put loss.backward() (and optimizer.step()) "
@@ -174,13 +174,17 @@ def _refuse(rec, generators):
 
 def _release(rec):
     """Tensors the capture leaves behind hold plain arrays, not stand-ins: the gradients it
-    made, the arrays it rebound."""
-    for t in list(rec.grads) + list(rec.rebinds):
+    made, and the arrays it rebound (copies: the step's own array is a buffer of the
+    program, which the next replay writes into)."""
+    for t in rec.grads:
         grad = _GRAD.__get__(t)
         if grad is not None and isinstance(_DATA.__get__(grad), Traced):
             _GRAD.__set__(t, Tensor._make(_DATA.__get__(grad).array, None))
-        if isinstance(_DATA.__get__(t), Traced):
-            _DATA.__set__(t, _DATA.__get__(t).array)
+    for t in rec.rebinds:
+        data = _DATA.__get__(t)
+        if isinstance(data, Traced):
+            outside = id(data.array) in rec.external
+            _DATA.__set__(t, data.array if outside else data.array.copy(order="K"))
 
 
 def _generators_seen_by(fn):

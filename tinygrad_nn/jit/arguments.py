@@ -124,5 +124,10 @@ def title(fn, args, kwargs, grad_mode):
             return f"{tuple(x.shape)} {x.dtype}"
         return repr(x)
     parts = [shown(a) for a in args] + [f"{k}={shown(v)}" for k, v in kwargs.items()]
-    return (f"tg.jit plan of {getattr(fn, '__qualname__', 'fn')}({', '.join(parts)}), "
+    return (f"tg.jit plan of {name_of_function(fn)}({', '.join(parts)}), "
             f"grad mode {'on' if grad_mode else 'off'}")
+
+
+def name_of_function(fn):
+    """A function's qualified name; a callable object's class name (a Module)."""
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
