@@ -31,10 +31,11 @@ MISS = object()  # what a replay returns when a check says: capture anew
 
 class Program:
     """The lowered recording: `replay(*arrays)` runs it (MISS if a check fails, else the
-    output arrays, fresh); `plan` describes it; `rebuild` makes the returned structure."""
+    output arrays, fresh); `plan` describes it; `rebuild` makes the returned structure;
+    `block` is the Block it was generated from, `source` the generated code."""
 
     def __init__(self, rec, inputs, outputs, reached, title, passes):
-        block = run_passes(build(rec, inputs, outputs), passes)
+        self.block = block = run_passes(build(rec, inputs, outputs), passes)
         self.namespace = {"copyto": np.copyto, "MISS": MISS, "count_write": count_write}
         names = Names(block, self.namespace)
         for buffer in block.inputs:

@@ -39,7 +39,7 @@ def main(argv=None):
         elif verdict.kind in FAILURES:
             small = spec if args.no_shrink else shrink(spec, verdict, passes, args.timeout)
             failures.append((seed, verdict, small))
-            print(f"seed {seed}: {verdict.kind} at call {verdict.call}: {verdict.detail}\n"
+            print(f"seed {seed}: {verdict.kind} at entry {verdict.at}: {verdict.detail}\n"
                   f"    reproducer: run({small!r})", flush=True)
     print(f"{stop - start} programs in {time.perf_counter() - began:.0f} s: " + ", ".join(
         f"{counts[kind]} {kind}" for kind in ("match", "refused") + FAILURES))

@@ -26,7 +26,7 @@ from .world import World, make_step
 class Verdict:
     kind: str
     detail: str = ""
-    call: int = -1
+    at: int = -1  # the entry of the script where the run ended
 
 
 class Timeout(Exception):
@@ -48,30 +48,30 @@ def _compare_runs(spec, passes):
         eager, jitted = World(spec), World(spec)
     except Exception as error:
         return Verdict("invalid", f"{type(error).__name__}: {error}")
-    eager_step, jitted_step = make_step(eager), jit(make_step(jitted), passes=passes)
+    steps = make_step(eager), jit(make_step(jitted), passes=passes)
+    jitted.evaluate = jit(jitted.evaluate, passes=passes)
     difference = compare_state(eager, jitted)
     if difference:
         return Verdict("invalid", f"the two worlds start apart: {difference}")
     calls = 0
-    for entry in spec.script:
+    for index, entry in enumerate(spec.script):
         if entry[0] == "event":
-            for world in (eager, jitted):
-                world.event(entry[1], entry[2])
-            continue
-        verdict = _call(eager, jitted, eager_step, jitted_step, calls, entry[1])
+            verdict = _compare(eager, jitted, lambda world, step: world.event(*entry[1:]), index)
+        else:
+            verdict = _compare(eager, jitted, lambda world, step: step(
+                *world.batch(calls, entry[1])), index, steps)
+            calls += 1
         if verdict is not None:
             return verdict
-        calls += 1
     return Verdict("match")
 
 
-def _call(eager, jitted, eager_step, jitted_step, index, size):
-    """None if both sides did the same, else the Verdict."""
+def _compare(eager, jitted, action, index, steps=(None, None)):
+    """None if action(world, step) did the same on both sides, else the Verdict."""
     results = []
-    for world, step in ((eager, eager_step), (jitted, jitted_step)):
-        x, y = world.batch(index, size)
+    for world, step in zip((eager, jitted), steps):
         try:
-            results.append(("value", step(x, y)))
+            results.append(("value", action(world, step)))
         except Timeout:
             raise
         except Exception as error:

@@ -23,7 +23,7 @@ WITHOUT_OPTIMIZER = ("manual_rebind", "manual_in_place", "manual_sub", "grad_man
 EVENTS = ("train", "eval", "lr", "schedule", "replace_parameter", "replace_layer",
           "new_optimizer", "checkpoint", "restore", "dropout_p", "dropout_rng",
           "hyperparameter", "rebind_data", "zero_grad", "freeze", "unfreeze", "update",
-          "fault")
+          "fault", "evaluate")
 
 
 @dataclasses.dataclass(frozen=True)

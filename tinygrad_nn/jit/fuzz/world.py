@@ -26,6 +26,7 @@ class World:
             self._new_optimizer()
         self.checkpoint = self._state()
         self.fault = False
+        self.evaluate = _evaluation(self)  # the runner passes the jitted world's through tg.jit
 
     def _new_optimizer(self):
         name, settings = self.spec.optimizer
@@ -84,9 +85,14 @@ class World:
     # ------------------------------------------------------------------ events
     def event(self, name, seed):
         """Run one event between calls (one of spec.EVENTS); what it needs and the model
-        lacks (no Dropout to change) makes it nothing."""
+        lacks (no Dropout to change) makes it nothing. Returns the loss of an "evaluate"."""
         rng = np.random.default_rng(seed)
         layers = list(self.model)
+        if name == "evaluate":
+            was, self.fault = self.fault, False
+            loss = self.evaluate(*self.batch(seed % 1000 + 1000, int(rng.integers(2, 5))))
+            self.fault = was
+            return loss
         if name in ("train", "eval"):
             self.model.train(name == "train")
         elif name == "lr" and self.optimizer is not None:
@@ -121,8 +127,8 @@ def _change_a_layer(name, layers, model, rng):
             module = holders[int(rng.integers(len(holders)))]
             w = module.weight
             module.weight = nn.Parameter(rng.standard_normal(w.shape).astype(w.dtype) * 0.3)
-    elif name == "replace_layer":
-        spots = [k for k, m in enumerate(layers) if isinstance(m, ACTIVATIONS)]
+    elif name == "replace_layer":  # (not the last: a Sigmoid that BCELoss needs)
+        spots = [k for k, m in enumerate(layers[:-1]) if isinstance(m, ACTIVATIONS)]
         if spots:
             k = spots[int(rng.integers(len(spots)))]
             setattr(model, str(k), ACTIVATIONS[int(rng.integers(len(ACTIVATIONS)))]())
@@ -170,7 +176,7 @@ def _model(spec):
             continue
         layers.append(module)
         kind, shape = layer.becomes or kind, out
-    if spec.arguments == "arrays" and kind != "tokens" and not (
+    if spec.arguments == "arrays" and spec.input[0] != "tokens" and not (
             layers and isinstance(layers[0], TAKE_ARRAYS)):
         layers.insert(0, _Combine())
     if kind == "tokens":  # no Embedding left: the indices as floats
@@ -203,6 +209,13 @@ class _Float(nn.Module):
 
     def forward(self, x):
         return (x if isinstance(x, Tensor) else Tensor(x)).astype(np.float32)
+
+
+def _evaluation(world):
+    def evaluate(x, y):
+        with no_grad():
+            return _loss(world, x, y)[0]
+    return evaluate
 
 
 # --------------------------------------------------------------------------- steps
