@@ -43,7 +43,8 @@ def test_reuse_repeats_makes_a_repeated_call_once():
     assert len(after.statements) < len(block.statements)
     merged = [s for s in block.statements if s not in after.statements]
     assert any(s.kind == "call" for s in merged)
-    for statement in (s for s in merged if s.kind == "call"):  # each merged one has a twin kept, the same call on the same input
+    # each merged call has a twin kept: the same call, whose result is used instead
+    for statement in (s for s in merged if s.kind == "call"):
         twin = after.resolve(statement.results[0])
         assert twin is not statement.results[0]
         assert any(any(r is twin for r in s.results) and s.call.func is statement.call.func

@@ -55,23 +55,21 @@ def _compare_runs(spec, passes):
         return Verdict("invalid", f"the two worlds start apart: {difference}")
     calls = 0
     for index, entry in enumerate(spec.script):
-        if entry[0] == "event":
-            verdict = _compare(eager, jitted, lambda world, step: world.event(*entry[1:]), index)
-        else:
-            verdict = _compare(eager, jitted, lambda world, step: step(
-                *world.batch(calls, entry[1])), index, steps)
-            calls += 1
+        verdict = _compare(eager, jitted, entry, calls, index, steps)
         if verdict is not None:
             return verdict
+        calls += entry[0] == "call"
     return Verdict("match")
 
 
-def _compare(eager, jitted, action, index, steps=(None, None)):
-    """None if action(world, step) did the same on both sides, else the Verdict."""
+def _compare(eager, jitted, entry, calls, index, steps):
+    """None if the script's entry (an event, or call number `calls`) did the same on both
+    sides, else the Verdict."""
     results = []
     for world, step in zip((eager, jitted), steps):
         try:
-            results.append(("value", action(world, step)))
+            results.append(("value", world.event(*entry[1:]) if entry[0] == "event" else
+                            step(*world.batch(calls, entry[1]))))
         except Timeout:
             raise
         except Exception as error:
