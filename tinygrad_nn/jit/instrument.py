@@ -32,9 +32,13 @@ from .transaction import _DATA, _GRAD, generator_state
 def _read_data(t):
     array = _DATA.__get__(t)
     rec = recording()
-    if rec is None or type(array) is not np.ndarray:
+    if rec is None or id(t) in rec.born or t in rec.rebinds:
+        return array  # (the step's own tensors hold its stand-ins)
+    if type(array) is Traced:  # a tensor an earlier capture made and the caller kept
+        array = array.array
+    if type(array) is not np.ndarray:
         return array
-    if t not in rec.tensors and id(t) not in rec.born:
+    if t not in rec.tensors:
         rec.tensors[t] = (array, t._version)
         rec.undo.save_version(t)
     return rec.external_array(array)

@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from ... import nn
+from ... import gelu, nn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,17 @@ class FirstOutput(nn.Module):
 
     def forward(self, x):
         return self.layer(x)[0]
+
+
+class GELU(nn.Module):
+    """x Φ(x): tg.gelu as a layer (exact, through erf, or approximate="tanh")."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return gelu(x, approximate=self.approximate)
 
 
 def _size(rng, low=1, high=6):
@@ -86,6 +97,7 @@ LAYERS = [
     Layer("LeakyReLU", FLOATS, _same(lambda s, rng: nn.LeakyReLU(float(rng.choice(
         [0.01, 0.2]))))),
     Layer("Identity", FLOATS, _same(lambda s, rng: nn.Identity())),
+    Layer("GELU", FLOATS, _same(lambda s, rng: GELU(str(rng.choice(["none", "tanh"]))))),
     Layer("Softmax", ("features", "sequence"), _same(lambda s, rng: nn.Softmax(-1))),
     Layer("Dropout", FLOATS, _same(lambda s, rng: nn.Dropout(float(rng.choice([0.0, 0.2, 0.5])),
                                                              rng=int(rng.integers(1000))))),
