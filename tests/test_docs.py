@@ -22,6 +22,9 @@ tested as soon as it exists. How a page's code blocks are treated, by the fence'
 - ```python no-run
   Not run, and reported as skipped: only for code that needs what the tests cannot make (the
   user's own data). At most MAX_NO_RUN such blocks in all pages, so they stay rare.
+- ```python in=PATH
+  Code that belongs in the package file PATH (a step of docs/contributing.md): not run here,
+  but by tests/test_contributing.py, in that file's namespace.
 - Any other block (```console, ```text that does not follow a python block, plain ```) is shown,
   not run. The README's two commands are run by .ci/run instead.
 
@@ -175,6 +178,8 @@ def run_page(page, directory):
             missing = [name for name in block.needs if not _available(name)]
             if "no-run" in block.options.split():
                 results[block.line] = ("skipped", "marked no-run")
+            elif block.options.startswith("in="):
+                results[block.line] = ("passed", "run by tests/test_contributing.py")
             elif missing:
                 results[block.line] = ("skipped", f"needs {', '.join(missing)}")
             elif failed_at is not None:

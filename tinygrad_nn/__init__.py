@@ -7,13 +7,14 @@
 """
 from .tensor import (Tensor, get_default_dtype, set_default_dtype, zeros, ones, randn, arange,
                      full, zeros_like, ones_like, eye, linspace, rand, uniform)
-from .autograd import (Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad,
-                       call)
-# every op as a function (sum, exp, ..., einsum, pad, sort): the list is functional.__all__
-from .functional import *  # noqa: F401,F403
-from . import functional as _functional
+from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .function import Function, call
+from .autograd import grad
+# every op as a function (sum, exp, ..., einsum, pad, sort): the list is ops.__all__
+from .ops import *  # noqa: F401,F403
+from . import ops as _ops, numpy_api as _numpy_api  # noqa: F401 (attaches NumPy's protocols)
 # tg.trace stays the study tool imported below; the matrix trace is Tensor.trace(), np.trace(t)
-# and tg.functional.trace.
+# and tg.ops.trace.
 from .checking import GradcheckError, gradcheck, gradgradcheck, jacobian, hessian, hvp
 from .transforms import jvp, vjp, jacfwd, jacrev
 from .study import viz, trace, detect_anomaly
@@ -28,7 +29,7 @@ __all__ = ["Tensor", "get_default_dtype", "set_default_dtype", "zeros", "ones", 
            "jvp", "vjp", "jacfwd", "jacrev", "trace", "detect_anomaly", "viz", "nn", "optim",
            "data", "save", "load", "full", "zeros_like", "ones_like", "eye", "linspace", "rand",
            "uniform", "jit"]
-__all__ += [name for name in _functional.__all__ if name not in __all__]
+__all__ += [name for name in _ops.__all__ if name not in __all__]
 
 
 # PyTorch's package-level names that tinygrad_nn spells otherwise.

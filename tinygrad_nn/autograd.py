@@ -16,13 +16,12 @@ import weakref
 import numpy as np
 
 from . import function
-from .function import Function, call, count_write, observers
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .tensor import Tensor
+from .function import observers
+from .grad_mode import set_grad_enabled
+from .tensor import Tensor, writes
 
-__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "backward", "grad", "topological_order", "call", "sum_to_shape", "observers",
-           "count_write"]
+__all__ = ["backward", "grad", "topological_order", "sum_to_shape", "register_hook",
+           "retain_grad"]
 
 
 # --------------------------------------------------------------------------- the walk
@@ -95,7 +94,7 @@ def run_backward(roots, grads, retain_graph, create_graph, capture=None):
             g = pending.pop(node)
             if node.saved_tensors is None:
                 raise RuntimeError(_FREED_MESSAGE.format(node.name))
-            if node.seq < function.last_write:  # an array was changed in place since
+            if node.seq < writes.last:  # an array was changed in place since
                 function.check_versions(node)
             if node.hooks is not None or node.retained is not None or node in watched:
                 g = _see_output_gradient(node, g, create_graph, watched, results)
@@ -265,3 +264,9 @@ def retain_grad(tensor):
         raise RuntimeError("retain_grad() on a tensor that does not require grad")
     if tensor.grad_fn is not None:
         tensor.grad_fn.retained = weakref.ref(tensor)
+
+
+# The Tensor methods that hand over to the walk (`t.backward()` is backward(t)).
+Tensor.backward = backward
+Tensor.retain_grad = retain_grad
+Tensor.register_hook = register_hook

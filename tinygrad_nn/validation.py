@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["real_number", "positive_int", "integer_at_least", "generator"]
+__all__ = ["real_number", "positive_int", "integer_at_least", "int_pair", "generator"]
 
 
 def real_number(name, value, where):
@@ -31,6 +31,17 @@ def positive_int(name, value, where):
     """`value` as an int >= 1 (a size: features, channels, steps), else TypeError/ValueError
     naming `name`."""
     return integer_at_least(name, value, 1, where)
+
+
+def int_pair(value, name, where, minimum):
+    """(h, w) from an int or a pair of ints, each >= minimum (kernel_size, stride, padding)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise TypeError(f"{where}: {name} must be an int or an (h, w) pair, got {value!r}")
+        return (integer_at_least(name, value[0], minimum, where),
+                integer_at_least(name, value[1], minimum, where))
+    value = integer_at_least(name, value, minimum, where)
+    return value, value
 
 
 def generator(rng, where):

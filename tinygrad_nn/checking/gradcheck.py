@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..autograd import grad
-from ..functional import concatenate
+from ..ops import concatenate
 from ..tensor import Tensor
 from .jacobians import analytic_jacobian, first_derivatives, numeric_jacobian
 

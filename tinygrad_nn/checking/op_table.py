@@ -21,9 +21,12 @@ from typing import Callable
 
 import numpy as np
 
-from .. import functional as F
+from .. import ops as F
 from .. import ops
-from ..autograd import call, grad, topological_order
+from ..autograd import grad, topological_order
+from ..function import call
+from ..ops.activations import SELU_ALPHA, SELU_SCALE
+from ..ops.shape import as_index
 from ..tensor import Tensor
 from .sampling import REAL, Domain
 
@@ -98,9 +101,8 @@ def classes_recorded(row, ex):
 
 
 def op_classes():
-    """The names of the Op subclasses defined in tinygrad_nn.ops, in order of definition."""
-    return [name for name, cls in vars(ops).items()
-            if isinstance(cls, type) and issubclass(cls, ops.Op) and cls is not ops.Op]
+    """The names of the op classes of tinygrad_nn.ops, in order of definition."""
+    return list(ops.OP_CLASSES)
 
 
 # ---------------------------------------------------------------------------- cases
@@ -280,7 +282,7 @@ def integer_index_cases(draw):
 def scatter_add_cases(draw):
     """g added into zeros of `shape` at an index (integer arrays repeat positions)."""
     shape = draw.shape(min_dims=1)
-    index = ops.as_index(integer_array_index(draw, shape) if draw.booleans()
+    index = as_index(integer_array_index(draw, shape) if draw.booleans()
                          else draw.basic_index(shape))
     return Case([draw.array(np.zeros(shape)[index].shape)], {"index": index, "shape": shape})
 
@@ -414,7 +416,7 @@ def unfold_ref(x, kernel_size, stride):
 
 def with_a_zero(cases):
     """The arrays of `cases` with one entry set to exactly 0 (prod and cumprod then
-    differentiate without dividing by it; several zeros are tested in test_functional.py,
+    differentiate without dividing by it; several zeros are tested in test_ops_closed_forms.py,
     since the drawn values must be distinct)."""
     def zeroed(draw):
         case = cases(draw)
@@ -795,7 +797,7 @@ ELEMENTWISE_ROWS = [
 ACTIVATION_ROWS = [
     OpRow("softplus", F.softplus, softplus_ref, ("Softplus",), unary(beta=[1.0, 2.0])),
     OpRow("elu", F.elu, elu_ref, ("Elu",), unary(NONZERO, alpha=[1.0, 0.5])),
-    OpRow("selu", F.selu, lambda x: F.SELU_SCALE * elu_ref(x, F.SELU_ALPHA), ("Elu", "Mul"),
+    OpRow("selu", F.selu, lambda x: SELU_SCALE * elu_ref(x, SELU_ALPHA), ("Elu", "Mul"),
           unary(NONZERO)),
     OpRow("gelu", F.gelu, gelu_ref, ("Gelu",), unary(approximate=["none", "tanh"])),
     OpRow("silu", F.silu, lambda x: x * sigmoid_ref(x), ("Mul", "Sigmoid"), unary()),

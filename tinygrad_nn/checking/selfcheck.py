@@ -213,8 +213,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinygrad_nn.check",
                                      description="gradcheck and gradgradcheck every built-in op")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--only", nargs="+", metavar="OP",
+                        help="check only these op classes (e.g. --only Exp MatMul)")
     args = parser.parse_args(argv)
-    rows = run(seed=args.seed)
+    unknown = set(args.only or ()) - set(op_names())
+    if unknown:
+        parser.error(f"no op class named {', '.join(sorted(unknown))}; the op classes are "
+                     f"{', '.join(op_names())}")
+    rows = run(seed=args.seed, only=None if args.only is None else set(args.only))
     print(format_table(rows))
     failures = [r for r in rows if not r["passed"]]
     for r in failures:

@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..autograd import Function
+from ..function import Function
 from ..tensor import Tensor
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .sampling import Draw, Domain
@@ -128,6 +128,20 @@ def _list_of_sequences(value):
         isinstance(v, (tuple, list)) for v in value)
 
 
+def _shape_lists(shapes, fn):
+    """(a strategy of lists of input shapes, how many inputs) for gradient_test's `shapes`."""
+    fixed_shapes = shapes is not None and not isinstance(shapes, st.SearchStrategy)
+    count = len(shapes) if fixed_shapes else _input_count(fn)
+    if count is None:
+        raise ValueError(f"gradient_test: {fn.__name__} takes *args; pass shapes=[...] to "
+                         "say how many inputs to draw")
+    if shapes is None:
+        return broadcastable_shapes(count), count
+    if fixed_shapes:
+        return st.just([tuple(shape) for shape in shapes]), count
+    return shapes, count
+
+
 def gradient_test(shapes=None, elements=(-3.0, 3.0), avoid=(), min_distance=1e-3,
                   reference=None, eps=1e-6, atol=1e-5, rtol=1e-3, second_order=False,
                   max_examples=None):
@@ -142,17 +156,7 @@ def gradient_test(shapes=None, elements=(-3.0, 3.0), avoid=(), min_distance=1e-3
     derivatives too. max_examples overrides the hypothesis profile.
     """
     def decorate(fn):
-        fixed_shapes = shapes is not None and not isinstance(shapes, st.SearchStrategy)
-        count = len(shapes) if fixed_shapes else _input_count(fn)
-        if count is None:
-            raise ValueError(f"gradient_test: {fn.__name__} takes *args; pass shapes=[...] to "
-                             "say how many inputs to draw")
-        if shapes is None:
-            shape_lists = broadcastable_shapes(count)
-        elif fixed_shapes:
-            shape_lists = st.just([tuple(shape) for shape in shapes])
-        else:
-            shape_lists = shapes
+        shape_lists, count = _shape_lists(shapes, fn)
         bounds = _per_input(elements, count, "elements", _list_of_sequences(elements))
         kinks = _per_input(avoid, count, "avoid", _list_of_sequences(avoid))
         distances = _per_input(min_distance, count, "min_distance",

@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ..autograd import is_grad_enabled
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from . import passes as _passes
 from .arguments import (bind, check_arguments, copy_of, describe, held_by_identity,

@@ -19,7 +19,7 @@ import types
 
 import numpy as np
 
-from .. import autograd, tensor
+from .. import autograd, function
 from ..tensor import Tensor
 from .guards import module_structure
 from .stand_ins import (CONVERSION, CaptureError, Scalar, Traced, _active, has_stand_in, read,
@@ -169,8 +169,8 @@ for _name in ("sqrt", "exp", "log", "cos", "sin", "isfinite", "isnan", "isinf", 
     setattr(math_shim, _name, _math_function(_name))
 
 
-def _to_constant(x, to_constant=tensor.to_constant):
-    """tensor.to_constant, which takes a stand-in as the array it stands for (an ndarray
+def _to_constant(x, to_constant=function.to_constant):
+    """function.to_constant, which takes a stand-in as the array it stands for (an ndarray
     argument of the step combined with a Tensor, x + w)."""
     return x if isinstance(x, (Traced, Scalar)) else to_constant(x)
 
@@ -405,7 +405,7 @@ def instrument(rec):
         _set(Tensor, "__repr__", _refused_text(Tensor.__repr__), undo)
         for module in _library_modules():
             for name, real, shim in (("np", np, numpy_shim), ("math", math, math_shim),
-                                     ("to_constant", tensor.to_constant, _to_constant)):
+                                     ("to_constant", function.to_constant, _to_constant)):
                 if getattr(module, name, None) is real:
                     _set(module, name, shim, undo)
         _patch_modules(rec, nn, undo)

@@ -15,8 +15,7 @@ captured anew, as an eager run. `Program.plan` is the same program for people to
 """
 import numpy as np
 
-from ..autograd import count_write
-from ..tensor import Tensor, _default
+from ..tensor import Tensor, _default, count_write
 from . import guards
 from .build import build, dynamic_inputs
 from .emit import Names, statement_line

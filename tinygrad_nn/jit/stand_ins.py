@@ -5,6 +5,7 @@ Both pass every NumPy computation made on them to `run`, which computes it on th
 (so the capture is an ordinary eager run) and, while a Recording is being made, notes it.
 Outside a capture a stand-in behaves as its value.
 """
+import inspect
 import operator
 import os
 import sys
@@ -306,7 +307,7 @@ _PACKAGE_DIR = os.path.dirname(_JIT_DIR)
 _USER_DIRS = tuple(os.path.join(_PACKAGE_DIR, d) + os.sep
                    for d in ("examples", os.path.join("jit", "fuzz")))
 # neither the user's nor the library's: the standard library (contextlib...) and NumPy's own
-_SKIPPED = (os.path.dirname(operator.__file__), os.path.dirname(np.__file__))
+_SKIPPED = (os.path.dirname(inspect.getfile(operator)), os.path.dirname(inspect.getfile(np)))
 _ENTRY = os.path.join(_JIT_DIR, "__init__.py")  # where a capture starts: the stack above is not
                                                 # the function's
 
@@ -431,6 +432,8 @@ def origin():
             continue
         name = code.co_qualname
         if name.endswith((".forward", ".backward", ".step")):
-            return name
+            cls = frame.f_locals.get("cls")  # a rule shared by ops: name the op itself
+            return name if not isinstance(cls, type) else (
+                f"{cls.__name__}.{name.rpartition('.')[2]}")
         fallback = fallback or name
     return fallback or "?"

@@ -1,10 +1,9 @@
 """Layers for images (N, C, H, W): Conv2d, MaxPool2d, AvgPool2d and Flatten."""
 import numpy as np
 
-from ..functional import avg_pool2d, conv2d, max_pool2d, reshape
-from ..ops import int_pair
+from ..ops import avg_pool2d, conv2d, max_pool2d, reshape
 from ..tensor import get_default_dtype
-from ..validation import generator, positive_int
+from ..validation import generator, int_pair, positive_int
 from .layers import INITIAL_WEIGHT_STD
 from .module import Module, Parameter
 

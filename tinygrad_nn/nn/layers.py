@@ -2,7 +2,7 @@
 Dropout."""
 import numpy as np
 
-from ..functional import linear
+from ..ops import linear
 from ..tensor import Tensor, get_default_dtype
 from ..validation import generator, positive_int, real_number
 from .module import Module, Parameter

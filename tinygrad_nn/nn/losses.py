@@ -8,7 +8,7 @@ than broadcasting (predictions (N, 1) against targets (N,) would silently make a
 """
 import numpy as np
 
-from ..functional import cross_entropy, maximum
+from ..ops import cross_entropy, maximum
 from ..tensor import Tensor
 from ..validation import real_number
 from .module import Module

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..grad_mode import no_grad
 from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys"]

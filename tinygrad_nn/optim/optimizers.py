@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..grad_mode import no_grad
 from ..serialization import unflatten
 from ..tensor import Tensor
 from ..validation import real_number

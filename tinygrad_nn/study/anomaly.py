@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from ..autograd import observers
+from ..function import observers
 from ..tensor import Tensor
 
 __all__ = ["detect_anomaly"]

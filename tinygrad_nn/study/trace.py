@@ -12,7 +12,8 @@ needs none). Norms are Frobenius norms.
 """
 import numpy as np
 
-from ..autograd import observers, sum_to_shape
+from ..autograd import sum_to_shape
+from ..function import observers
 from ..tensor import Tensor
 from .viz import parameter_names
 

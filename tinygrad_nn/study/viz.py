@@ -69,60 +69,72 @@ def to_dot(tensor, params=None, show_grads=False, max_nodes=500):
     return _to_dot(tensor, params, show_grads, max_nodes)[0]
 
 
+class _DotLines:
+    """The lines of a DOT graph being written: leaves declared on first sight (a leaf used twice
+    is one box), constants, and op boxes with an arrow from each input."""
+
+    def __init__(self, names, show_grads, graph_attributes):
+        self.names, self.show_grads = names, show_grads
+        self.lines = ["digraph autograd {", '  node [fontname="Helvetica", fontsize=10];']
+        if graph_attributes:
+            self.lines.append(f"  graph [{graph_attributes}];")
+        self.leaf_ids, self.constants = {}, 0
+
+    def leaf(self, x):
+        """The id of leaf tensor x's box."""
+        if id(x) not in self.leaf_ids:
+            self.leaf_ids[id(x)] = f"leaf{len(self.leaf_ids)}"
+            label = f"{self.names.get(id(x), 'leaf' if x.requires_grad else 'input')}\n"
+            label += _shape(x.data)
+            if self.show_grads and x.requires_grad:
+                label += "\nno grad" if x.grad is None else f"\ngrad norm {_norm(x.grad.data):.4g}"
+            fill = "lightblue" if x.requires_grad else "white"
+            self.lines.append(f"  {self.leaf_ids[id(x)]} [label={_quote(label)}, shape=box, "
+                              f'style="rounded,filled", fillcolor={fill}];')
+        return self.leaf_ids[id(x)]
+
+    def constant(self, x):
+        """The id of a new box for a constant input (a number, or an array's shape)."""
+        name, self.constants = f"const{self.constants}", self.constants + 1
+        label = str(x) if np.ndim(x) == 0 else f"const\n{_shape(x)}"
+        self.lines.append(f"  {name} [label={_quote(label)}, shape=plaintext, fontcolor=gray40];")
+        return name
+
+    def op(self, node, name, highlighted):
+        """node's box, named `name`."""
+        look = "peripheries=2, fillcolor=gold" if highlighted else "fillcolor=lightgray"
+        label = f"{node.name}\n{_shape(node.out)}"
+        self.lines.append(f"  {name} [label={_quote(label)}, shape=box, style=filled, {look}];")
+
+
 def _to_dot(tensor, params, show_grads, max_nodes, graph_attributes=""):
     """(to_dot's text, with `graph_attributes` added to the graph, and the number of op boxes
     drawn)."""
-    names = parameter_names(params)
     ops = topological_order([tensor.grad_fn]) if tensor.grad_fn is not None else []
     drawn = ops[:max_nodes]
     op_ids = {node: f"op{i}" for i, node in enumerate(drawn)}
-    leaf_ids = {}
-    lines = ["digraph autograd {", '  node [fontname="Helvetica", fontsize=10];']
-    if graph_attributes:
-        lines.append(f"  graph [{graph_attributes}];")
-
-    def leaf_id(x):
-        """The node of a leaf tensor, declared on first sight (a leaf used twice is one node)."""
-        if id(x) not in leaf_ids:
-            leaf_ids[id(x)] = f"leaf{len(leaf_ids)}"
-            name = names.get(id(x), "leaf" if x.requires_grad else "input")
-            label = f"{name}\n{_shape(x.data)}"
-            if show_grads and x.requires_grad:
-                label += "\nno grad" if x.grad is None else f"\ngrad norm {_norm(x.grad.data):.4g}"
-            fill = "lightblue" if x.requires_grad else "white"
-            lines.append(f"  {leaf_ids[id(x)]} [label={_quote(label)}, shape=box, "
-                         f'style="rounded,filled", fillcolor={fill}];')
-        return leaf_ids[id(x)]
-
+    dot = _DotLines(parameter_names(params), show_grads, graph_attributes)
     if not ops:
-        leaf_id(tensor)
-    constants = 0
+        dot.leaf(tensor)
     cut = False
     for node in drawn:
-        label = f"{node.name}\n{_shape(node.out)}"
-        look = "peripheries=2, fillcolor=gold" if node is tensor.grad_fn else "fillcolor=lightgray"
-        lines.append(f"  {op_ids[node]} [label={_quote(label)}, shape=box, style=filled, {look}];")
+        dot.op(node, op_ids[node], node is tensor.grad_fn)
         sources = []
         for x in node.inputs:
             if not isinstance(x, Tensor):
-                sources.append(f"const{constants}")
-                label = str(x) if np.ndim(x) == 0 else f"const\n{_shape(x)}"
-                lines.append(f"  const{constants} [label={_quote(label)}, shape=plaintext, "
-                             "fontcolor=gray40];")
-                constants += 1
+                sources.append(dot.constant(x))
             elif x.grad_fn is None:
-                sources.append(leaf_id(x))
+                sources.append(dot.leaf(x))
             elif x.grad_fn in op_ids:
                 sources.append(op_ids[x.grad_fn])
             elif "more" not in sources:  # an input made by an op that was cut off
                 sources.append("more")
                 cut = True
-        lines += [f"  {source} -> {op_ids[node]};" for source in sources]
+        dot.lines += [f"  {source} -> {op_ids[node]};" for source in sources]
     if cut:
-        lines.append(f"  more [label={_quote(f'… {len(ops) - len(drawn)} more ops')}, "
-                     "shape=box, style=dashed];")
-    lines.append("}")
-    return "\n".join(lines) + "\n", len(drawn)
+        dot.lines.append(f"  more [label={_quote(f'… {len(ops) - len(drawn)} more ops')}, "
+                         "shape=box, style=dashed];")
+    return "\n".join(dot.lines + ["}"]) + "\n", len(drawn)
 
 
 def render(tensor, path, params=None, show_grads=False, max_nodes=500):
