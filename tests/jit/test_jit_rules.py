@@ -1,6 +1,7 @@
 """The rules op code follows so that tg.jit can capture it (docs/jit.md, "Rules for op code"),
 checked over every op module (every module of the `tinygrad_nn.ops` package, and of the
-modules being folded into it, that has a module-level `np`); and the size limits of jit/."""
+modules being folded into it, that has a module-level `np`) and over every row of the op
+table; and the size limits of jit/."""
 import ast
 import importlib
 import inspect
@@ -8,6 +9,10 @@ import pkgutil
 
 import numpy as np
 import pytest
+
+import tinygrad_nn as tg
+from tinygrad_nn.checking.op_table import OP_TABLE
+from tinygrad_nn.checking.sampling import RandomDraw
 
 
 def op_modules():
@@ -124,3 +129,44 @@ def test_jit_functions_and_classes_stay_small(module):
         elif isinstance(node, ast.ClassDef):
             assert length <= 150, f"{module.__name__}.{node.name} has {length} lines"
 
+
+
+def test_no_op_selects_a_number_of_elements_that_depends_on_the_values():
+    """No branch on the data: an op computes the same steps whatever the values (erf evaluates
+    both formulas and picks with np.where). A boolean-mask selection, whose size depends on the
+    values, would make every replay check it and capture anew when it changes. Each row of the
+    op table, forward and backward, is captured and its program searched."""
+    selecting = []
+    for i, row in enumerate(OP_TABLE):
+        case = row.cases(RandomDraw(np.random.default_rng([0, i])))
+        arrays = [np.asarray(a, dtype=np.float64) for a in case.arrays]
+        w = tg.Tensor(arrays[0], requires_grad=True)
+
+        def step(y, row=row, arrays=arrays, case=case, w=w):
+            w.grad = None
+            out = row.fn(y * w, *map(tg.Tensor, arrays[1:]), **case.params)
+            (out * 1.0).sum().backward()
+            return w.grad
+
+        jitted = tg.jit(step)
+        with np.errstate(all="ignore"):
+            jitted(tg.ones(*w.shape, dtype=np.float64))
+        selecting += [f"{row.name}: {op}" for op in selections(jitted)]
+    assert selecting == []
+
+
+def selections(jitted):
+    """The ops whose statements select elements by a mask, in the latest program of `jitted`."""
+    program = next(iter(jitted._programs.values()))[0]
+    return [s.call.op for s in program.block.statements if s.mask_shape is not None]
+
+
+def test_a_selection_by_a_mask_is_found():
+    class Positive(tg.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a[a > 0].sum()
+
+    jitted = tg.jit(lambda x: Positive.apply(x))
+    jitted(tg.Tensor(np.array([1.0, -1.0, 2.0])))
+    assert selections(jitted) == ["test_a_selection_by_a_mask_is_found.<locals>.Positive.forward"]

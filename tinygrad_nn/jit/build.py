@@ -72,10 +72,10 @@ def _add_statement(call, statements, views):
             reads += targets  # a partial write keeps the rest of the target
         statements.append(Statement("write", call, (), reads, targets))
         return
-    results = tuple(r.array for r in (result if type(result) is tuple else (result,)))
-    if len(results) == 1 and _is_view(results[0], reads):
-        base = next(a for a in reads if np.may_share_memory(results[0], a))
-        views.append((results[0], call, base))
+    results = tuple(r.array for r in (result if type(result) in (tuple, list) else (result,)))
+    if all(_is_view(r, reads) for r in results):  # views (a transpose, np.split's parts)
+        for r in results:
+            views.append((r, call, next(a for a in reads if np.may_share_memory(r, a))))
         return
     statements.append(Statement("create" if kind == "create" else "call", call, results,
                                 reads, results))
@@ -89,6 +89,8 @@ def _views_of_inputs(block):
         args = _resolved(call.args, block.but(alias=alias))
         kwargs = _resolved(call.kwargs, block.but(alias=alias))
         again = call.func(*args, **kwargs)
+        if type(again) in (tuple, list):  # the part of np.split's result that `view` is
+            again = again[[r.array for r in call.result].index(view)]
         if again is not view and not np.may_share_memory(again, view):
             alias[id(view)] = again
     return block.but(alias=alias)

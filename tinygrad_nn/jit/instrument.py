@@ -22,8 +22,9 @@ import numpy as np
 from .. import autograd, function
 from ..tensor import Tensor
 from .guards import module_structure
-from .stand_ins import (CONVERSION, CaptureError, Scalar, Traced, _active, has_stand_in, read,
-                        recording, refuse, run, text_of, unwrap, where_in_user_code)
+from .stand_ins import (CONVERSION, CaptureError, Scalar, Traced, _active, all_constant,
+                        has_stand_in, read, recording, refuse, run, text_of, unwrap,
+                        where_in_user_code)
 from .transaction import _DATA, _GRAD, generator_state
 
 
@@ -138,9 +139,9 @@ def _creator(func):
         rec = recording()
         if rec is None:
             return result
-        traced = Traced(result)
         # np.full(shape, stand_in) computes from a value: a call, not a constant
         kind = "call" if has_stand_in((args, kwargs)) else "create"
+        traced = rec.made(result, kind == "create" or all_constant((args, kwargs)))
         rec.note(kind, func, args, kwargs, traced)
         return traced
     return staticmethod(create)

@@ -53,6 +53,7 @@ class Recording:
         self.restore = []       # undo actions of the instrumentation, run when the capture ends
         self.generators = {}    # id -> generator whose draws are noted
         self.backward_ran = False  # the step ran a backward pass (backward() or tg.grad)
+        self.constants = []     # the Traced made from constants only (see Traced.constant)
         self.undo = Transaction()
 
     def note(self, kind, func, args, kwargs, result):
@@ -73,18 +74,17 @@ class Recording:
             self.undo.save_array(array)
         return traced
 
-    def before_write(self, target):
-        """`target` (a Traced) is about to be written into: nothing to do but for a view of an
-        array that lives outside the step made during the capture, whose base is saved."""
-        array = target.array
-        if id(array) not in self.external and array.base is not None:
-            for traced in list(self.external.values()):
-                if np.may_share_memory(array, traced.array):
-                    self.undo.save_array(traced.array)
+    def made(self, array, constant):
+        """The Traced of an array the step made; a constant one is kept track of, so that a
+        write into its memory makes it a constant no more."""
+        traced = Traced(array, constant)
+        if constant:
+            self.constants.append(traced)
+        return traced
 
-    def before_write_of(self, func, args, kwargs):
-        out = kwargs.get("out")
-        targets = (out if type(out) is tuple else (out,)) if out is not None else args[:1]
-        for target in targets:
-            if isinstance(target, Traced):
-                self.before_write(target)
+    def wrote(self, target):
+        """`target` (a Traced) was written into: the constants in its memory are constants no
+        more. (What it may change outside the step was saved when the step first reached it.)"""
+        for traced in self.constants:
+            if traced.constant and np.may_share_memory(target.array, traced.array):
+                traced.constant = False

@@ -29,12 +29,16 @@ class CaptureError(RuntimeError):
 class Traced:
     """Stands in for a NumPy array during a capture: `array` is the real array (computed
     eagerly); NumPy functions, ufuncs, operators and the ndarray methods the library uses are
-    passed to the recording. Outside a capture it behaves as its array."""
-    __slots__ = ("array", "__weakref__")
+    passed to the recording. Outside a capture it behaves as its array.
+
+    `constant`: its value depends on nothing but constants (np.arange(n), a shape's positions),
+    so it is the same on every call of the signature: the code may read it into Python.
+    """
+    __slots__ = ("array", "constant", "__weakref__")
     __hash__ = object.__hash__
 
-    def __init__(self, array):
-        self.array = array
+    def __init__(self, array, constant=False):
+        self.array, self.constant = array, constant
 
     shape = property(lambda self: self.array.shape)
     dtype = property(lambda self: self.array.dtype)
@@ -76,14 +80,16 @@ class Traced:
     # reading a value into Python
     def __bool__(self):
         rec = recording()
-        return bool(self.array) if rec is None else rec.guard(self, bool(self.array), "bool")
+        if rec is None or self.constant:
+            return bool(self.array)
+        return rec.guard(self, bool(self.array), "bool")
 
     def __array__(self, dtype=None, copy=None):
         array = self.array if dtype is None else self.array.astype(dtype)
-        return read(array, lambda a: a, CONVERSION)
+        return read(self, lambda t: array, CONVERSION)
 
     def _read(self, what):
-        return read(self.array, lambda a: getattr(a, what)(), f"ndarray.{what}()")
+        return read(self, lambda t: getattr(t.array, what)(), f"ndarray.{what}()")
 
     def item(self): return self._read("item")
     def tolist(self): return self._read("tolist")
@@ -126,11 +132,10 @@ class Traced:
     def __getitem__(self, index): return run(operator.getitem, (self, index), {})
 
     def __setitem__(self, index, value):
+        self.array[unwrap(index)] = unwrap(value)
         rec = recording()
         if rec is not None:
-            rec.before_write(self)
-        self.array[unwrap(index)] = unwrap(value)
-        if rec is not None:
+            rec.wrote(self)
             rec.note("setitem", operator.setitem, (self, index, value), {}, None)
 
     def fill(self, value):
@@ -277,11 +282,12 @@ def read_message(what):
 
 
 def read(value, convert, what):
-    """convert(value), a read of a value into Python: refused during a capture. A read by user
-    code raises at once; one by the library (the message of an error it is about to raise)
-    gets the value, and the capture is refused when it ends, unless that error comes first."""
+    """convert(value), a read of a value (a Traced, or a Tensor) into Python: refused during a
+    capture, unless the value is a constant. A read by user code raises at once; one by the
+    library (the message of an error it is about to raise) gets the value, and the capture is
+    refused when it ends, unless that error comes first."""
     rec = recording()
-    if rec is not None:
+    if rec is not None and not getattr(getattr(value, "data", value), "constant", False):
         refuse(rec, read_message(what))
     return convert(value)
 
@@ -357,10 +363,8 @@ CREATE_LIKE = {np.zeros_like, np.ones_like, np.empty_like}
 def run(func, args, kwargs):
     """Run a NumPy computation on stand-ins: compute it on the values and, during a capture,
     note it. Returns stand-ins for the arrays it made."""
-    rec = recording()
-    if rec is not None:
-        rec.before_write_of(func, args, kwargs)
     result = func(*unwrap(args), **unwrap(kwargs))
+    rec = recording()
     if rec is None or func in DESCRIBE:
         return result
     out = kwargs.get("out")
@@ -372,18 +376,26 @@ def run(func, args, kwargs):
         if isinstance(x, Traced) and x.array is result:
             return x
     kind = "create" if func in CREATE_LIKE else "call"
-    if isinstance(result, tuple) and all(isinstance(r, np.ndarray) for r in result):
-        wrapped = tuple(Traced(r) for r in result)
+    constant = kind == "create" or all_constant((args, kwargs))
+    if type(result) in (tuple, list) and result and all(
+            isinstance(r, np.ndarray) for r in result):  # (np.split gives a list of views)
+        wrapped = type(result)(rec.made(r, constant) for r in result)
     elif isinstance(result, (np.ndarray, np.generic, bool, int, float)):
-        wrapped = Traced(np.asarray(result) if not isinstance(result, np.ndarray) else result)
+        wrapped = rec.made(np.asarray(result), constant)
     else:
         refuse(rec, f"tg.jit cannot record {name_of(func)}: it returned a "
                     f"{type(result).__name__}, not an array [at {origin()}]")
         return result
     rec.note(kind, func, args, kwargs, wrapped)
-    if func is operator.getitem and _has_mask(args[1]):
+    if func is operator.getitem and _has_mask(args[1]) and not constant:
         rec.guard(wrapped, wrapped.shape, "shape")  # a mask's count decides the shape
     return wrapped
+
+
+def all_constant(x):
+    """True if every stand-in in x is a constant Traced (a Scalar is read anew: never)."""
+    return all(v.constant if isinstance(v, Traced) else not isinstance(v, Scalar)
+               for v in _flat(x))
 
 
 def _noted_write(rec, func, args, kwargs, result, out):
@@ -392,6 +404,8 @@ def _noted_write(rec, func, args, kwargs, result, out):
         refuse(rec, f"{name_of(func)} writes into an array that tg.jit does not follow (a "
                     f"plain NumPy array, not a tensor's) [at {origin()}]")
         return result
+    for target in out:
+        rec.wrote(target)
     rec.note("call", func, args, kwargs, None)
     if result is None:
         return None
