@@ -348,6 +348,7 @@ def _leave_optimizer(rec, optimizer, values, before):
             elif isinstance(value, Traced):
                 if type(previous) is np.ndarray and value.array is not previous:
                     rec.rebound.append((previous, value))
+                    rec.undo.save_array(previous)
                     np.copyto(previous, value.array)
                     entry[name] = previous
                 else:

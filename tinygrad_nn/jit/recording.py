@@ -12,6 +12,11 @@ from .stand_ins import Traced, origin
 from .transaction import Transaction
 
 
+# NumPy functions that write into their first argument (and return None).
+WRITE_INTO_FIRST = {np.copyto, np.put, np.place, np.putmask, np.put_along_axis,
+                    np.fill_diagonal}
+
+
 class Call:
     """One noted NumPy computation: `func(*args, **kwargs)` (stand-ins in place of values) made
     `result` (a Traced, a tuple of them, or None for a write into `args`), during `op`.
@@ -71,8 +76,30 @@ class Recording:
         traced = self.external.get(id(array))
         if traced is None:
             traced = self.external[id(array)] = Traced(array)
-            self.undo.save_array(array)
         return traced
+
+    def writing(self, func, args, kwargs):
+        """func(*args, **kwargs) is about to run: the arrays outside the step that it writes
+        into (out=, or the first argument of np.copyto, ufunc.at, ...) are saved first, for the
+        undo log."""
+        out = kwargs.get("out")
+        if out is None:
+            writes_first = func in WRITE_INTO_FIRST or getattr(func, "__name__", "") == "at"
+            out = args[:1] if writes_first else ()
+        for target in (out if type(out) in (tuple, list) else (out,)):
+            if isinstance(target, Traced):
+                self.writing_into(target)
+
+    def writing_into(self, target):
+        """target (a Traced) is about to be written into: save the arrays outside the step in
+        its memory."""
+        array = target.array
+        if id(array) in self.external:
+            self.undo.save_array(array)
+        elif array.base is not None:
+            for traced in self.external.values():
+                if np.may_share_memory(array, traced.array):
+                    self.undo.save_array(traced.array)
 
     def made(self, array, constant):
         """The Traced of an array the step made; a constant one is kept track of, so that a

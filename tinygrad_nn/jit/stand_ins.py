@@ -132,8 +132,10 @@ class Traced:
     def __getitem__(self, index): return run(operator.getitem, (self, index), {})
 
     def __setitem__(self, index, value):
-        self.array[unwrap(index)] = unwrap(value)
         rec = recording()
+        if rec is not None:
+            rec.writing_into(self)
+        self.array[unwrap(index)] = unwrap(value)
         if rec is not None:
             rec.wrote(self)
             rec.note("setitem", operator.setitem, (self, index, value), {}, None)
@@ -363,8 +365,10 @@ CREATE_LIKE = {np.zeros_like, np.ones_like, np.empty_like}
 def run(func, args, kwargs):
     """Run a NumPy computation on stand-ins: compute it on the values and, during a capture,
     note it. Returns stand-ins for the arrays it made."""
-    result = func(*unwrap(args), **unwrap(kwargs))
     rec = recording()
+    if rec is not None:
+        rec.writing(func, args, kwargs)
+    result = func(*unwrap(args), **unwrap(kwargs))
     if rec is None or func in DESCRIBE:
         return result
     out = kwargs.get("out")

@@ -76,7 +76,7 @@ class Transaction:
             vars(optimizer).update(attributes)
         for array, saved in self.arrays.values():
             if array.tobytes() != saved.tobytes():
-                np.copyto(array, saved)
+                _copy_into(array, saved)
         for tensor, array in self.data.items():
             _DATA.__set__(tensor, array)
         for tensor, grad in self.grads.items():
@@ -90,6 +90,17 @@ class Transaction:
                 del tensor._writes
         for generator, state in self.generators.values():
             set_generator_state(generator, state)
+
+
+def _copy_into(array, values):
+    """np.copyto(array, values), also into an array read-only for now (a graph holds it: its
+    values go back to those the graph saw)."""
+    writeable = array.flags.writeable
+    if not writeable:
+        array.setflags(write=True)
+    np.copyto(array, values)
+    if not writeable:
+        array.setflags(write=False)
 
 
 def generator_state(generator):
