@@ -120,6 +120,7 @@ def _optimizer_conditions(rec, names, checked):
         o = names.name(optimizer, "o")
         kind = type(optimizer).__name__
         ids = [id(p) for p in optimizer.params]
+        names.kept.append(tuple(optimizer.params))  # alive, so that no other object takes an id
         conditions.append(f"[*map(id, {o}.params)] != {names.name(ids, 'k')}")
         if optimizer in rec.stepped:
             conditions.append(f"{o}.state is not {names.name(optimizer.state, 'h')}")
@@ -176,7 +177,8 @@ def _body(block, names):
     may have to put back is saved first: the generators drawn from and the arrays outside the
     step written before the last check."""
     statements = [s for s in block.statements if s.kind != "input" or s.source[0] == "argument"]
-    guarded = [k for k, s in enumerate(statements) if s.kind == "guard" or s.mask_shape]
+    guarded = [k for k, s in enumerate(statements)
+               if s.kind == "guard" or s.mask_shape is not None]
     undo, restore = _undo(statements[:guarded[-1]] if guarded else [], block, names)
     lines, rows, counts = [], [], {"input": 0, "call": 0, "guard": 0}
     changed = False  # outside the step: a generator drawn from, a parameter written
