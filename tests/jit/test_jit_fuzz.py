@@ -29,7 +29,7 @@ def test_each_failure_found_replays_bit_for_bit(spec):
     assert run(spec).kind == "match"
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(8))
 def test_a_short_slice_of_programs_replays_bit_for_bit(seed):
     verdict = run(generate(seed))
     assert verdict.kind == "match", verdict
@@ -83,8 +83,8 @@ def test_a_new_layer_is_one_row(monkeypatch):
 
 
 def test_the_command_reports_counts(capsys):
-    assert main(["--seeds", "3:6"]) == 0
-    assert "3 programs in" in capsys.readouterr().out
+    assert main(["--seeds", "5:6"]) == 0
+    assert "1 program in" in capsys.readouterr().out
 
 
 def test_a_spec_is_data():

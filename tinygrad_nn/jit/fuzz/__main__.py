@@ -41,7 +41,8 @@ def main(argv=None):
             failures.append((seed, verdict, small))
             print(f"seed {seed}: {verdict.kind} at entry {verdict.at}: {verdict.detail}\n"
                   f"    reproducer: run({small!r})", flush=True)
-    print(f"{stop - start} programs in {time.perf_counter() - began:.0f} s: " + ", ".join(
+    count, seconds = stop - start, time.perf_counter() - began
+    print(f"{count} program{'s' * (count != 1)} in {seconds:.0f} s: " + ", ".join(
         f"{counts[kind]} {kind}" for kind in ("match", "refused") + FAILURES))
     for reason, count in refusals.most_common():
         print(f"  refused {count}x: {reason}")
