@@ -119,3 +119,35 @@ def test_a_returned_value_that_is_not_a_tensor_is_named(returned, where):
     assert "a replay runs no Python, so only tensors can come out of it" in str(raised.value)
     assert all(np.array_equal(a, p.data) for a, p in zip(before, model.parameters()))
     assert optimizer.state == {}
+
+
+def test_a_diverging_step_gives_the_nan_loss_eager_gives():
+    """The digits example at --lr 1e9: its loss becomes NaN, the finiteness check of Mul's
+    backward (batch norm's x_hat * weight) takes the other branch after Dropout drew its mask,
+    and the replay used to raise GuardFailed. Now it puts the draw back and captures anew: the
+    NaN the eager step gives, and the example's own message about it."""
+    def build():
+        rng = np.random.default_rng(0)
+        model = nn.Sequential(nn.Dense(3, 8, rng=rng), nn.ReLU(), nn.Dropout(0.2, rng=1),
+                              nn.BatchNorm1d(8), nn.Dense(8, 2, rng=rng))
+        return model, optim.SGD(model.parameters(), lr=1e9), nn.CrossEntropyLoss()
+
+    def step_of(model, optimizer, loss_fn):
+        def step(x, y):
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            return loss
+        return step
+    eager, jitted = step_of(*build()), tg.jit(step_of(*build()))
+    rng = np.random.default_rng(2)
+    losses = []
+    with np.errstate(all="ignore"):
+        for _ in range(8):
+            x = tg.Tensor(rng.standard_normal((6, 3)).astype(np.float32))
+            y = tg.Tensor(rng.integers(0, 2, 6))
+            a, b = eager(x, y), jitted(x, y)
+            assert a.data.tobytes() == b.data.tobytes()
+            losses.append(float(a.item()))
+    assert not np.isfinite(losses[-1]) and np.isfinite(losses[0])
