@@ -21,6 +21,7 @@ import types
 import numpy as np
 
 from .. import nn
+from ..optim import Optimizer
 from ..tensor import Tensor
 
 _changes = [0]  # structure changes of Modules so far: bumped by every attribute set on one
@@ -124,8 +125,8 @@ class Reached:
         else:
             return
         for key, value in list(items.items()):
-            if isinstance(value, (nn.Module, Tensor, np.random.Generator, dict)) or (
-                    _is_optimizer(value) or _plain_instance(value)):
+            if isinstance(value, (nn.Module, Tensor, Optimizer, np.random.Generator, dict)) or (
+                    _plain_instance(value)):
                 self._add(items, key, value, f"{label}.{key}" if items is not obj else
                           f"{label}[{key!r}]", depth)
 
@@ -140,17 +141,12 @@ def _global_names(code):
             yield from _global_names(const)
 
 
-def _is_optimizer(value):
-    from ..optim import Optimizer
-    return isinstance(value, Optimizer)
-
-
 def _plain_instance(obj):
     """An instance of a user's class (not a library object, a function, a module, a class)."""
     module = type(obj).__module__
     return (hasattr(obj, "__dict__") and not isinstance(obj, (
         type, types.ModuleType, types.FunctionType, types.MethodType, nn.Module, Tensor,
-        np.ndarray)) and not _is_optimizer(obj)
+        np.ndarray, Optimizer))
         and (not module.startswith(("tinygrad_nn.", "numpy", "builtins"))
              or module.startswith(_USER_MODULES)))
 

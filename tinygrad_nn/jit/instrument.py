@@ -19,7 +19,7 @@ import types
 
 import numpy as np
 
-from .. import autograd, function
+from .. import autograd, function, nn, optim
 from ..tensor import Tensor
 from .guards import module_structure
 from .stand_ins import (CONVERSION, CaptureError, Scalar, Traced, _active, all_constant,
@@ -394,7 +394,6 @@ def _refused_schedule_step(schedule):
 @contextlib.contextmanager
 def instrument(rec):
     """Put the stand-ins in place for the time of a capture, and take them out again."""
-    from .. import nn, optim
     undo = []
     _active.append(rec)
     try:

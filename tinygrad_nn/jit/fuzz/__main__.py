@@ -9,6 +9,7 @@ import collections
 import sys
 import time
 
+from .. import jit
 from .run import run, shrink
 from .spec import generate
 
@@ -24,7 +25,6 @@ def main(argv=None):
     parser.add_argument("--show", action="store_true", help="print every program's verdict")
     args = parser.parse_args(argv)
     start, stop = (int(n) for n in args.seeds.split(":"))
-    from .. import jit
     passes = set(jit.PASSES) - set(filter(None, args.skip.split(",")))
     counts, refusals, failures = collections.Counter(), collections.Counter(), []
     began = time.perf_counter()

@@ -19,6 +19,7 @@ import numpy as np
 
 from ... import Tensor, jit
 from ..stand_ins import CaptureError
+from .spec import simpler
 from .world import World, make_step
 
 
@@ -155,7 +156,6 @@ def _deadline(seconds):
 
 def shrink(spec, verdict, passes=None, timeout=60, attempts=200):
     """A Spec as small as greedy steps find that still gets a verdict of the same kind."""
-    from .spec import simpler
     improved = True
     while improved and attempts > 0:
         improved = False
