@@ -19,7 +19,8 @@ FAILURES = ("mismatch", "crash", "hang", "invalid")
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinygrad_nn.jit.fuzz", description=__doc__)
     parser.add_argument("--seeds", default="0:200", help="START:STOP, the programs to run")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds per program")
+    parser.add_argument("--timeout", type=float, default=60,
+                        help="CPU seconds a program may take (longer: a hang)")
     parser.add_argument("--skip", default="", help="lowering passes to switch off, a,b")
     parser.add_argument("--no-shrink", action="store_true", help="report failures as drawn")
     parser.add_argument("--show", action="store_true", help="print every program's verdict")

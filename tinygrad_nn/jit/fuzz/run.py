@@ -7,7 +7,7 @@ A run ends with one verdict:
     mismatch  a value differs (or one side raised where the other computed)
     refused   tg.jit raised CaptureError where eager computed: its reason is kept
     crash     tg.jit raised another exception where eager computed, or a different one
-    hang      the run took longer than the timeout
+    hang      the run took longer than the timeout (CPU seconds)
     invalid   the eager program itself failed on building (a fuzzer bug)
 """
 import contextlib
@@ -143,15 +143,17 @@ def compare_state(a, b):
 
 @contextlib.contextmanager
 def _deadline(seconds):
+    """Raise Timeout in the run after `seconds` of CPU time (not of the wall clock: a loaded
+    machine makes a run slower, not a hang)."""
     def expire(signum, frame):
         raise Timeout()
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def shrink(spec, verdict, passes=None, timeout=60, attempts=200):
