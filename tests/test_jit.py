@@ -1,5 +1,7 @@
 """tg.jit: a replayed step computes what the eager step computes, bit for bit; every trap of
 capture-and-replay is handled or refused with a clear error."""
+import re
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,7 @@ import tinygrad_nn as tg
 from tinygrad_nn import nn, optim
 from tinygrad_nn.checking.op_table import OP_TABLE
 from tinygrad_nn.checking.sampling import RandomDraw
-from tinygrad_nn.jit import CaptureError, GuardFailed
+from tinygrad_nn.jit import CaptureError
 
 
 def same_bits(a, b):
@@ -179,7 +181,8 @@ def test_grad_mode_is_part_of_the_signature():
     with tg.no_grad():
         a = predict(x)
         a = predict(x)
-    b = predict(x)
+    with pytest.warns(UserWarning, match="the results of a jitted function are detached"):
+        b = predict(x)
     assert same_bits(a.data, b.data)
     assert "grad mode off" not in predict.plan and "grad mode on" in predict.plan
 
@@ -289,19 +292,32 @@ def test_lr_changed_between_calls_takes_effect_and_hyperparameter_branches_recap
     assert_same_state(model_a, model_b, opt_a, opt_b)
 
 
-def test_gradients_left_from_before_the_call_are_refused():
-    model, loss_fn, opt = circles_setup()
+def test_gradients_accumulated_across_calls_replay_bit_for_bit():
+    def build():
+        model, loss_fn, opt = circles_setup()
+        return model, loss_fn, opt
 
-    def no_zero_grad(x, y):
-        loss_fn(model(x), y).backward()
-        opt.step()
+    (model_a, loss_a, opt_a), (model_b, loss_b, opt_b) = build(), build()
 
-    step = tg.jit(no_zero_grad)
+    def no_zero_grad(model, loss_fn, opt):
+        def step(x, y):
+            loss_fn(model(x), y).backward()  # adds into .grad left by the call before
+            opt.step()
+        return step
+
+    eager, step = no_zero_grad(model_a, loss_a, opt_a), tg.jit(no_zero_grad(model_b, loss_b,
+                                                                            opt_b))
     X, Y = circles_data()
-    step(tg.Tensor(X), tg.Tensor(Y))
-    with pytest.raises(RuntimeError, match="zero_grad"):
-        for _ in range(3):
-            step(tg.Tensor(X), tg.Tensor(Y))
+    for k in range(6):
+        eager(tg.Tensor(X), tg.Tensor(Y))
+        step(tg.Tensor(X), tg.Tensor(Y))
+        assert_same_state(model_a, model_b, opt_a, opt_b)
+        if k == 2:  # replayed: the .grad that each call adds into is read anew
+            read_anew = " ".join(step.plan.split("read on each replay: ")[1].split("#")[0].split())
+            assert len(re.findall(r"x\d+ = t\d+\.grad\.data", read_anew)) == 6
+        if k == 3:  # zeroed between calls: a capture of its own
+            opt_a.zero_grad()
+            opt_b.zero_grad()
 
 
 def test_a_branch_on_a_value_is_checked_on_replay():
@@ -322,20 +338,27 @@ def test_a_branch_on_a_value_is_checked_on_replay():
     assert len(f._programs[next(iter(f._programs))]) == 2
 
 
-def test_a_branch_after_a_random_draw_raises_on_replay():
+def test_a_branch_after_a_random_draw_is_undone_and_captured_anew():
     model = nn.Sequential(nn.Dropout(0.5, rng=0))
+    reference = nn.Sequential(nn.Dropout(0.5, rng=0))
     w = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    v = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
 
-    @tg.jit
-    def f(x):
-        w.grad = None
-        (model(x) * w * w).sum().backward()
-        return w.grad
+    def gradient(model, w):
+        def step(x):
+            w.grad = None
+            (model(x) * w * w).sum().backward()  # Mul's backward checks its factor is finite
+            return w.grad
+        return step
 
-    f(tg.ones(3))
-    f(tg.ones(3))
-    with pytest.raises(GuardFailed, match="Mul.backward"), np.errstate(invalid="ignore"):
-        f(tg.Tensor(np.full(3, np.inf, dtype=np.float32)))
+    f, eager = tg.jit(gradient(model, w)), gradient(reference, v)
+    with np.errstate(invalid="ignore"):
+        for values in ([1, 2, 3], [4, 5, 6], [np.inf, 1, 1], [1, 2, 3], [np.inf, 2, 1]):
+            x = np.array(values, dtype=np.float32)
+            # the check fails after the draw: the generator is put back, the call captured
+            assert same_bits(f(tg.Tensor(x)).data, eager(tg.Tensor(x)).data), values
+            assert model[0].rng.bit_generator.state == reference[0].rng.bit_generator.state
+    assert "bit_generator.state = u0" in next(iter(f._programs.values()))[0].source
 
 
 def test_plan_lists_the_program():
@@ -356,7 +379,7 @@ def test_arguments_that_require_grad_are_refused():
 
 
 def test_capture_error_is_a_runtime_error():
-    assert issubclass(CaptureError, RuntimeError) and issubclass(GuardFailed, RuntimeError)
+    assert issubclass(CaptureError, RuntimeError)
 
 
 def batch_norm_setup():
@@ -640,10 +663,6 @@ def test_sums_of_op_table_rows_on_one_product_replay_bit_for_bit():
                         loss_of(tg.Tensor(y), w).backward()
             except FloatingPointError:
                 continue
-            try:
-                assert_replays_as_eager(loss_of, w, inputs)
-            except CaptureError as error:  # refused (split: a list of arrays), never wrong
-                assert "returned a list" in str(error)
-                continue
+            assert_replays_as_eager(loss_of, w, inputs)  # split's list of parts too
             replayed += 1
-    assert replayed >= 150  # 186 of the 10 seeds' draws; the rest leave a domain or split
+    assert replayed >= 150  # of the 10 seeds' draws; the rest leave a domain

@@ -17,7 +17,6 @@ except ImportError:  # tqdm is optional: without it progress is printed as plain
     tqdm = None
 
 import tinygrad_nn as tg
-from tinygrad_nn.jit import GuardFailed
 
 TEST_SIZE = 0.25
 
@@ -192,21 +191,6 @@ def _diverged(what, args):
         f"`with tg.detect_anomaly():` (the --detect-anomaly flag does)")
 
 
-def _restorer(model):
-    """A function that puts back the model's buffers and random generators as they are now
-    (a replay that stops midway may have advanced them)."""
-    buffers = [(buffer, buffer.copy()) for buffer in model.buffers()]
-    generators = [(value, value.bit_generator.state) for module in model.modules()
-                  for value in vars(module).values() if isinstance(value, np.random.Generator)]
-
-    def restore():
-        for buffer, saved in buffers:
-            np.copyto(buffer, saved)
-        for generator, state in generators:
-            generator.bit_generator.state = state
-    return restore
-
-
 class _Step:
     """One batch's loss and gradients (`step(inputs, targets, where)` -> the loss value, the
     gradients in .grad), replayed with tg.jit unless `eager`. A batch that shows the training
@@ -238,16 +222,10 @@ class _Step:
         return value
 
     def _loss_value(self, inputs, targets):
-        if self.jitted is not None:
-            restore = _restorer(self.model)
-            try:
-                return self.jitted(inputs, targets).item()
-            except GuardFailed:
-                # the replay met a value its capture did not (NaN or inf, most often): forget
-                # the capture and run this step eagerly, as --no-jit would, from its start
-                self.jitted.reset()
-                restore()
-        return self.loss_and_gradients(inputs, targets).item()
+        # (a replay that meets a value its capture did not see, a NaN most often, undoes what
+        # it began and captures anew: the loss is what --no-jit computes)
+        step = self.loss_and_gradients if self.jitted is None else self.jitted
+        return step(inputs, targets).item()
 
     def _output_is_finite(self, inputs):
         with tg.no_grad():
