@@ -24,6 +24,22 @@ _UNRECORDED = types.SimpleNamespace(save_for_backward=lambda *arrays: None)
 _interned = {(p, q): (p, q) for p in (False, True) for q in (False, True)}
 
 
+# NumPy 1.x computes a float32 0-d array (or NumPy scalar) with a Python number in float64;
+# NumPy 2 keeps float32 (NEP 50). On NumPy 1 a built-in op's output goes back to its inputs'
+# float dtype, so float32 stays float32 on every NumPy the project allows.
+LEGACY_PROMOTION = int(np.__version__.split(".")[0]) < 2
+
+
+def _in_float_dtype_of(out, arrays):
+    """out in the widest float dtype of `arrays` if NumPy 1 widened it to float64."""
+    if out.dtype != np.float64:
+        return out
+    floats = [a.dtype for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    if not floats or np.float64 in floats:
+        return out
+    return out.astype(max(floats, key=lambda dtype: dtype.itemsize))
+
+
 # Callbacks of the study tools (trace, detect_anomaly); empty lists cost nothing.
 # forward: fn(node, out) after a recorded op's forward;
 # backward: fn(node, grad_of_output, input_grads) after each node's backward.
@@ -42,6 +58,7 @@ class Function:
     """
 
     differentiable_backward = False
+    keeps_input_dtype = False  # True for a built-in op: float32 in, float32 out (NumPy 1)
     # A node holds its inputs (Tensors or constants), which of them need a gradient, its output
     # array, the arrays saved for backward (None once freed), its creation number (decreasing
     # `seq` is a topological order), and the hooks and retained-grad tensor of its output (None
@@ -71,7 +88,10 @@ class Function:
                 needs.append(False)
         if not (True in needs and _grad_mode.enabled):
             out = cls.forward(_UNRECORDED, *arrays, **params)
-            return Tensor._make(out if type(out) is np.ndarray else np.asarray(out), None)
+            out = out if type(out) is np.ndarray else np.asarray(out)
+            if LEGACY_PROMOTION and cls.keeps_input_dtype:
+                out = _in_float_dtype_of(out, arrays)
+            return Tensor._make(out, None)
         node = object.__new__(cls)
         node.inputs = inputs
         node.needs_input_grad = _interned.setdefault(needs := tuple(needs), needs)
@@ -81,6 +101,8 @@ class Function:
         node.out = out = cls.forward(node, *arrays, **params)  # kept as made: saved_tensors
         if type(out) is not np.ndarray:  # may hold this very object (a NumPy scalar)
             out = np.asarray(out)
+        if LEGACY_PROMOTION and cls.keeps_input_dtype:
+            out = _in_float_dtype_of(out, arrays)
         if type(out) is np.ndarray:  # (not a stand-in of tg.jit's)
             out.setflags(write=False)  # see tensor.hold: the graph may need it
             if node.saved_tensors or out.base is not None:
@@ -147,7 +169,10 @@ def binary_operator(op):
             b_data, b_needs = (b if type(b) is float or type(b) is int else to_constant(b)), False
         if not ((a.requires_grad or b_needs) and _grad_mode.enabled):
             out = forward(_UNRECORDED, a.data, b_data)
-            return Tensor._make(out if type(out) is np.ndarray else np.asarray(out), None)
+            out = out if type(out) is np.ndarray else np.asarray(out)
+            if LEGACY_PROMOTION:
+                out = _in_float_dtype_of(out, (a.data, b_data))
+            return Tensor._make(out, None)
         node = object.__new__(op)
         node.inputs, node.needs_input_grad = (a, b), _interned[a.requires_grad, b_needs]
         node.saved_tensors = ()
@@ -156,6 +181,8 @@ def binary_operator(op):
         node.out = out = forward(node, a.data, b_data)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
+        if LEGACY_PROMOTION:
+            out = _in_float_dtype_of(out, (a.data, b_data))
         if type(out) is np.ndarray:  # (not a stand-in of tg.jit's)
             out.setflags(write=False)  # see tensor.hold: the graph may need it
             if (node.saved_tensors or out.base is not None) and (

@@ -108,12 +108,30 @@ def array_ufunc(tensor, ufunc, method, *inputs, **kwargs):
     return result
 
 
+# NumPy 1.x's functions written in C have no signature Python can read: theirs, as documented
+def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"): ...
+def _dot(a, b, out=None): ...
+def _inner(a, b): ...
+def _where(condition, x=None, y=None): ...
+
+
+_C_FUNCTIONS = {np.concatenate: _concatenate, np.dot: _dot, np.inner: _inner, np.where: _where}
+
+
+@functools.cache
+def _signature(func):
+    try:
+        return inspect.signature(func)
+    except ValueError:
+        return inspect.signature(_C_FUNCTIONS[func])
+
+
 @functools.cache
 def _argument_names(func, ours):
     """NumPy parameter name -> our parameter name: the same name, or, for one of NumPy's
     leading parameters that we call differently, ours in the same position. Names passed
     through NumPy's **kwargs (np.pad's constant_values) keep theirs."""
-    numpy_params = list(inspect.signature(func).parameters.values())
+    numpy_params = list(_signature(func).parameters.values())
     our_params = list(inspect.signature(ours).parameters)
     numpy_names = {p.name for p in numpy_params}
     names = {name: name for name in our_params}
@@ -131,7 +149,7 @@ def _unused(value, default):
 def _call_op(func, ours, args, kwargs):
     """ours(...) with the arguments of a call of NumPy's func(*args, **kwargs)."""
     names, numpy_params = _argument_names(func, ours)
-    bound = inspect.signature(func).bind(*args, **kwargs).arguments
+    bound = _signature(func).bind(*args, **kwargs).arguments
     positional, named = [], {}
     for p in numpy_params:
         if p.name not in bound:

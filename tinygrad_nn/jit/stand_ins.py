@@ -390,8 +390,8 @@ def run(func, args, kwargs):
     if isinstance(result, tuple) and hasattr(result, "_fields"):  # svd's, eigh's named tuple:
         named, result = type(result), tuple(result)                # noted as a plain tuple
     if type(result) in (tuple, list) and result and all(
-            isinstance(r, np.ndarray) for r in result):  # (np.split gives a list of views)
-        wrapped = type(result)(rec.made(r, constant) for r in result)
+            isinstance(r, (np.ndarray, np.generic)) for r in result):  # (np.split's views)
+        wrapped = type(result)(rec.made(np.asarray(r), constant) for r in result)
     elif isinstance(result, (np.ndarray, np.generic, bool, int, float)):
         wrapped = rec.made(np.asarray(result), constant)
     else:

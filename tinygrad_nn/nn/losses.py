@@ -181,7 +181,7 @@ class CrossEntropyLoss(_Loss):
         # every label ignored: 0 / 0 is NaN, as PyTorch, but made without a NumPy warning and
         # added as a constant so that the gradient stays the zeros the `where` above sent
         nothing_kept = np.where(count > 0, 0, np.nan).astype(losses.dtype)
-        return losses.sum() / np.maximum(count, 1) + nothing_kept
+        return losses.sum() / np.maximum(count, 1, dtype=count.dtype) + nothing_kept
 
     def extra_repr(self):
         extra = "" if self.ignore_index == -100 else f", ignore_index={self.ignore_index}"

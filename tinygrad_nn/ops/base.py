@@ -34,6 +34,7 @@ class Op(Function):
     (`abstract = True` in a class's own body marks a base of ops, not an op with a row.)"""
     abstract = True
     differentiable_backward = True
+    keeps_input_dtype = True
 
 
 # --------------------------------------------------------------------------- registration

@@ -334,6 +334,7 @@ class Clip(Op):
 
 class Cast(Op):
     """a in another dtype;  the engine casts the gradient back to the input's dtype"""
+    keeps_input_dtype = False
     @staticmethod
     def forward(ctx, a, *, dtype):
         return a.astype(dtype)
