@@ -53,6 +53,20 @@ class GELU(nn.Module):
         return gelu(x, approximate=self.approximate)
 
 
+class SelfAttention(nn.Module):
+    """An attention layer (MultiheadAttention, or a transformer encoder layer or stack) on a
+    sequence attending to itself, causally or not."""
+
+    def __init__(self, layer, causal):
+        super().__init__()
+        self.layer, self.causal = layer, causal
+
+    def forward(self, x):
+        if isinstance(self.layer, nn.MultiheadAttention):
+            return self.layer(x, x, x, need_weights=False, is_causal=self.causal)[0]
+        return self.layer(x, is_causal=self.causal)
+
+
 def _size(rng, low=1, high=6):
     return int(rng.integers(low, high + 1))
 
@@ -84,6 +98,37 @@ def _pool(kind):
     return build
 
 
+def _recurrent(kind):
+    def build(shape, rng):
+        hidden, directions = _size(rng, 1, 4), int(rng.integers(1, 3))
+        layer = kind(shape[1], hidden, num_layers=_size(rng, 1, 2), batch_first=True,
+                     dropout=float(rng.choice([0.0, 0.3])), bidirectional=directions == 2,
+                     rng=int(rng.integers(1000)))
+        return FirstOutput(layer), (shape[0], directions * hidden)
+    return build
+
+
+def _heads(features, rng):
+    return int(rng.choice([h for h in range(1, features + 1) if features % h == 0]))
+
+
+def _attention(shape, rng):
+    layer = nn.MultiheadAttention(shape[1], _heads(shape[1], rng), batch_first=True,
+                                  dropout=float(rng.choice([0.0, 0.2])),
+                                  rng=int(rng.integers(1000)))
+    return SelfAttention(layer, bool(rng.integers(2))), shape
+
+
+def _encoder(shape, rng):
+    layer = nn.TransformerEncoderLayer(
+        shape[1], _heads(shape[1], rng), dim_feedforward=_size(rng, 2, 8),
+        dropout=float(rng.choice([0.0, 0.2])), activation=str(rng.choice(["relu", "gelu"])),
+        batch_first=True, norm_first=bool(rng.integers(2)), rng=int(rng.integers(1000)))
+    if rng.integers(2):
+        layer = nn.TransformerEncoder(layer, _size(rng, 1, 2))
+    return SelfAttention(layer, bool(rng.integers(2))), shape
+
+
 def _same(make):
     return lambda shape, rng: (make(shape, rng), shape)
 
@@ -112,5 +157,10 @@ LAYERS = [
           "features"),
     Layer("Embedding", ("tokens",), lambda s, rng: (
         nn.Embedding(s[1], d := _size(rng, 1, 4), rng=rng), (s[0], d)), "sequence"),
+    Layer("RNN", ("sequence",), _recurrent(nn.RNN)),
+    Layer("LSTM", ("sequence",), _recurrent(nn.LSTM)),
+    Layer("GRU", ("sequence",), _recurrent(nn.GRU)),
+    Layer("MultiheadAttention", ("sequence",), _attention),
+    Layer("TransformerEncoderLayer", ("sequence",), _encoder),
 ]
 BY_NAME = {layer.name: layer for layer in LAYERS}
