@@ -16,6 +16,7 @@ SEQUENCE_WORKLOADS = 2
 
 
 # tinygrad_nn (jit) has no deep chain: a chain run once is not a step that repeats
+@pytest.mark.slow
 @pytest.mark.parametrize("contender, checks", [
     ("tinygrad_nn", WORKLOADS_WITH_CHECKS),
     ("tinygrad_nn (jit)", WORKLOADS_WITH_CHECKS - 1 + SEQUENCE_WORKLOADS)])

@@ -114,16 +114,16 @@ def test_a_leaf_alone_is_one_node():
     assert list(nodes.values()) == [["input", "(2,)"]] and edges == []
 
 
-def test_a_100000_node_chain_is_drawn_without_recursion_and_summarised():
+def test_a_20000_node_chain_is_drawn_without_recursion_and_summarised():
     x = tg.Tensor([1.0], requires_grad=True)
     y = x
-    for _ in range(100_000):
+    for _ in range(20_000):
         y = y * 1.0
     text = viz.to_dot(y, max_nodes=500)  # far deeper than Python's recursion limit
     nodes, edges = parse_dot(text)
     op_nodes = [n for n in nodes if n.startswith("op")]
     assert len(op_nodes) == 500
-    assert nodes["more"] == ["… 99500 more ops"]
+    assert nodes["more"] == ["… 19500 more ops"]
     assert ("more", op_nodes[-1]) in edges
     assert len(text) < 100_000
 
