@@ -94,19 +94,24 @@ def make_parser(prog, description, epochs, lr, batch_size=None, seed=0, epochs_h
     parser.add_argument("--plot", metavar="FILE.png", type=plot_path,
                         help="save the training and test loss curves and a picture of what the "
                         "model learned (needs matplotlib: pip install 'tinygrad_nn[plots]')")
-    parser.add_argument("--quiet", action="store_true", help="print only the final result")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar: plain loss lines instead")
-    parser.add_argument("--print-every", type=positive_int, default=None, metavar="N",
-                        help="without a progress bar, print the losses every N epochs "
-                        "(default: epochs / 10)")
-    parser.add_argument("--no-jit", action="store_true",
-                        help="compute each step's loss and gradients eagerly instead of replaying "
-                             "them with tg.jit (to compare; implied by --detect-anomaly)")
+    add_report_flags(parser, "epochs")
     parser.add_argument("--detect-anomaly", action="store_true",
                         help="train under tg.detect_anomaly(): stop at the first op that makes "
                         "a NaN or inf, naming it (slower)")
     return parser
+
+
+def add_report_flags(parser, unit):
+    """--quiet, --no-progress, --print-every (N of `unit`: "epochs", "steps") and --no-jit."""
+    parser.add_argument("--quiet", action="store_true", help="print only the final result")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar: plain loss lines instead")
+    parser.add_argument("--print-every", type=positive_int, default=None, metavar="N",
+                        help=f"without a progress bar, print the losses every N {unit} "
+                        f"(default: {unit} / 10)")
+    parser.add_argument("--no-jit", action="store_true",
+                        help="compute each step's loss and gradients eagerly instead of replaying "
+                             "them with tg.jit (to compare)")
 
 
 def parse_args(parser, argv):

@@ -15,8 +15,8 @@ import numpy as np
 
 import tinygrad_nn as tg
 from tinygrad_nn import data, nn, optim
-from tinygrad_nn.examples.common import (non_negative_int, parse_args, plot_path, positive_float,
-                                         positive_int, run, tqdm)
+from tinygrad_nn.examples.common import (add_report_flags, non_negative_int, parse_args,
+                                         plot_path, positive_float, positive_int, run, tqdm)
 
 try:  # with NumPy's BLAS on one thread these small products run faster (and undisturbed)
     from threadpoolctl import threadpool_limits
@@ -255,15 +255,7 @@ def build_parser(prog="python -m tinygrad_nn.examples.names"):
     parser.add_argument("--plot", metavar="FILE.png", type=plot_path,
                         help="save the loss curves and one head's attention weights on a name "
                         "(needs matplotlib: pip install 'tinygrad_nn[plots]')")
-    parser.add_argument("--quiet", action="store_true", help="print only the final result")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar: plain loss lines instead")
-    parser.add_argument("--print-every", type=positive_int, default=None, metavar="N",
-                        help="without a progress bar, print the loss every N steps "
-                        "(default: steps / 10)")
-    parser.add_argument("--no-jit", action="store_true",
-                        help="compute each step's loss and gradients eagerly instead of "
-                        "replaying them with tg.jit")
+    add_report_flags(parser, "steps")
     return parser
 
 

@@ -444,40 +444,19 @@ class LogAddExp(Op):
 
 # =========================================================================== the functions
 
+# the operators as functions, with NumPy's names
 @register(np.add)
-def add(x1, x2):
-    """x1 + x2"""
-    return Add.apply(x1, x2)
-
-
+def add(x1, x2): return Add.apply(x1, x2)
 @register(np.subtract)
-def subtract(x1, x2):
-    """x1 - x2"""
-    return Sub.apply(x1, x2)
-
-
+def subtract(x1, x2): return Sub.apply(x1, x2)
 @register(np.multiply)
-def multiply(x1, x2):
-    """x1 * x2"""
-    return Mul.apply(x1, x2)
-
-
+def multiply(x1, x2): return Mul.apply(x1, x2)
 @register(np.divide)
-def divide(x1, x2):
-    """x1 / x2"""
-    return Div.apply(x1, x2)
-
-
+def divide(x1, x2): return Div.apply(x1, x2)
 @register(np.power)
-def power(x1, x2):
-    """x1 ** x2"""
-    return Pow.apply(x1, x2)
-
-
+def power(x1, x2): return Pow.apply(x1, x2)
 @register(np.negative)
-def negative(x):
-    """-x"""
-    return Neg.apply(as_tensor(x))
+def negative(x): return Neg.apply(as_tensor(x))
 
 
 @register(np.positive, np.conjugate)
